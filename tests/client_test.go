@@ -1,0 +1,107 @@
+package tests
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clientTimeout bounds every request, so a hung server fails a test
+// instead of hanging it.
+const clientTimeout = 60 * time.Second
+
+// response is what a client saw: a status and body, or an error.
+type response struct {
+	status int
+	body   string
+	err    error
+}
+
+// errorClass sorts a failed request the way the lesson talks about it.
+type errorClass string
+
+const (
+	refused errorClass = "refused" // the listener was closed: never accepted
+	cut     errorClass = "cut"     // accepted, then the connection died
+	timeout errorClass = "timeout" // no answer in time
+	other   errorClass = "other"
+)
+
+func classify(err error) errorClass {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return refused
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return cut
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return timeout
+	default:
+		return other
+	}
+}
+
+// send makes one request on a connection of its own (no keep-alive), so
+// each in-flight request is exactly one connection the server must drain.
+func send(method, url string) response {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return response{err: err}
+	}
+	client := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true},
+		Timeout:   clientTimeout,
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, body: string(body), err: err}
+}
+
+// sendAsync starts a request in the background; receive its response from
+// the channel.
+func sendAsync(method, url string) <-chan response {
+	ch := make(chan response, 1)
+	go func() { ch <- send(method, url) }()
+	return ch
+}
+
+// receive waits for an async response, with a guard against a hang.
+func receive(t *testing.T, ch <-chan response) response {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(clientTimeout + 5*time.Second):
+		t.Fatal("request never returned")
+		return response{}
+	}
+}
+
+// assertWelcome checks the lesson's happy ending: the in-flight request was answered in full.
+func assertWelcome(t *testing.T, r response) {
+	t.Helper()
+	if r.err != nil || r.status != http.StatusOK || r.body != "Welcome Gin Server" {
+		t.Fatalf("want 200 %q, got status %d body %q err %v", "Welcome Gin Server", r.status, r.body, r.err)
+	}
+}
+
+// assertFailed checks that a request failed with an error of the given class.
+func assertFailed(t *testing.T, r response, want errorClass) {
+	t.Helper()
+	if r.err == nil {
+		t.Fatalf("want a %s request, got status %d body %q", want, r.status, strings.TrimSpace(r.body))
+	}
+	if got := classify(r.err); got != want {
+		t.Fatalf("want a %s request, got %s: %v", want, got, r.err)
+	}
+}

@@ -1,0 +1,83 @@
+// Package tests is the chaos suite: it starts the real example programs,
+// sends them real signals while requests and jobs are in flight, and checks
+// which of them survived. It is black-box: it only uses the programs' flags,
+// their HTTP answers, their log lines and their exit status.
+package tests
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// examples are the programs under test, built once by TestMain.
+var examples = []string{"01-basic", "02-graceful", "03-workers"}
+
+// gracefulExamples are the ones that must finish in-flight requests.
+var gracefulExamples = []string{"02-graceful", "03-workers"}
+
+// binDir holds the built examples for the whole run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	flag.Parse()
+	// The tests spend their time waiting for the servers' slow handlers,
+	// not on the CPU, so run more of them at once than -parallel's default
+	// (the number of CPUs) unless it was given explicitly.
+	parallelGiven := false
+	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
+	if !parallelGiven {
+		_ = flag.Set("test.parallel", "8")
+	}
+
+	dir, err := os.MkdirTemp("", "graceful-shutdown-lab-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+
+	for _, name := range examples {
+		if err := buildExample(name); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+
+	code := m.Run()
+	if left := runningExamples(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: example processes left running after the suite: %s\n", strings.Join(left, ", "))
+		return 1
+	}
+	return code
+}
+
+// buildExample compiles an example with `go build -o`, never `go run`:
+// a signal sent to `go run` reaches the go tool, which dies and leaves the
+// server itself running. Under -race the examples are built with -race too.
+func buildExample(name string) error {
+	args := []string{"build", "-o", filepath.Join(binDir, name)}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "./"+name)...)
+	cmd.Dir = repoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./%s: %v\n%s", name, err, out)
+	}
+	return nil
+}
+
+// repoRoot is the module root: go test runs a package in its own folder.
+func repoRoot() string {
+	return ".."
+}

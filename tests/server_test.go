@@ -1,0 +1,255 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Generous guards for a busy 2-core machine under -race: they catch a hang,
+// they do not measure speed (the benchmarks do that).
+const (
+	readyTimeout = 30 * time.Second
+	logTimeout   = 30 * time.Second
+	exitTimeout  = 30 * time.Second
+)
+
+// server is one running example process.
+type server struct {
+	name string
+	addr string // 127.0.0.1:port
+	cmd  *exec.Cmd
+	out  *output
+	done chan struct{} // closed once the process has exited and been reaped
+}
+
+// startServer starts an example on a free loopback port and returns once it
+// accepts connections. The process runs in its own process group, which
+// t.Cleanup kills, and it dies with the test binary (Pdeathsig) should go
+// test itself time out before cleanups run.
+func startServer(t *testing.T, name string, args ...string) *server {
+	t.Helper()
+	trackSources(t)
+	// Another process may take the free port between our probe and the
+	// server's bind: then try another port, a few times.
+	for attempt := 1; ; attempt++ {
+		s := launch(t, name, freePort(t), args...)
+		err := s.waitReady()
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(s.out.String(), "address already in use") {
+			t.Fatalf("%s did not start: %v\noutput:\n%s", name, err, s.out)
+		}
+	}
+}
+
+// launch starts the process without waiting for it to listen.
+func launch(t *testing.T, name, addr string, args ...string) *server {
+	t.Helper()
+	s := &server{
+		name: name,
+		addr: addr,
+		out:  newOutput(),
+		done: make(chan struct{}),
+	}
+	s.cmd = exec.Command(filepath.Join(binDir, name), append([]string{"-addr", addr}, args...)...)
+	s.cmd.Env = append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = s.cmd.Wait() // the exit status is read from ProcessState
+		close(s.done)
+	}()
+	t.Cleanup(func() { s.kill(t) })
+	return s
+}
+
+// kill ends the whole process group and waits until it is gone.
+func (s *server) kill(t *testing.T) {
+	pgid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-s.done:
+	case <-time.After(exitTimeout):
+		t.Errorf("%s (pid %d) still running after SIGKILL", s.name, pgid)
+	}
+	if err := syscall.Kill(-pgid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process group %d of %s still exists after cleanup (kill -0: %v)", pgid, s.name, err)
+	}
+}
+
+// waitReady polls until the server accepts a TCP connection.
+func (s *server) waitReady() error {
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited early: %s", s.cmd.ProcessState)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+			return conn.Close()
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return fmt.Errorf("not listening on %s after %s", s.addr, readyTimeout)
+}
+
+func (s *server) url(path string) string {
+	return "http://" + s.addr + path
+}
+
+// signal sends sig to the server process (not its group: that is what
+// Ctrl+C in a terminal, kill or docker stop would do to a lone server).
+func (s *server) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("send %v to %s: %v", sig, s.name, err)
+	}
+}
+
+// waitExit waits for the process to end and returns how it ended.
+func (s *server) waitExit(t *testing.T) *os.ProcessState {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.cmd.ProcessState
+	case <-time.After(exitTimeout):
+		t.Fatalf("%s still running %s after it was told to stop\noutput:\n%s", s.name, exitTimeout, s.out)
+		return nil
+	}
+}
+
+// waitLog waits until the output holds at least n lines containing text.
+func (s *server) waitLog(t *testing.T, text string, n int) {
+	t.Helper()
+	if err := s.out.waitFor(text, n, s.done, logTimeout); err != nil {
+		t.Fatalf("%s: %v\noutput:\n%s", s.name, err, s.out)
+	}
+}
+
+// waitRefused polls until a new connection to the server is refused: the
+// listener is closed. It fails the test if that takes longer than within.
+func (s *server) waitRefused(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		conn, err := net.DialTimeout("tcp", s.addr, time.Second)
+		if err == nil {
+			conn.Close()
+		} else if errors.Is(err, syscall.ECONNREFUSED) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: new connections still accepted %s after the signal (last dial: %v)", s.name, within, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// assertExitedWith checks a normal exit with the given status code.
+func assertExitedWith(t *testing.T, s *server, state *os.ProcessState, code int) {
+	t.Helper()
+	ws := state.Sys().(syscall.WaitStatus)
+	if !ws.Exited() || ws.ExitStatus() != code {
+		t.Fatalf("%s: want exit status %d, got %s\noutput:\n%s", s.name, code, state, s.out)
+	}
+}
+
+// assertKilledBy checks that the process died of sig, the way Go's default
+// action for an uncaught SIGINT or SIGTERM ends it (ExitCode() is then -1).
+func assertKilledBy(t *testing.T, s *server, state *os.ProcessState, sig syscall.Signal) {
+	t.Helper()
+	ws := state.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != sig {
+		t.Fatalf("%s: want death by %v, got %s\noutput:\n%s", s.name, sig, state, s.out)
+	}
+}
+
+// freePort returns a loopback address that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// output collects a process's stdout and stderr and lets tests wait for a
+// line to appear in it.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+}
+
+func newOutput() *output {
+	return &output{changed: make(chan struct{})}
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// lines returns the complete lines containing text.
+func (o *output) lines(text string) []string {
+	var found []string
+	for line := range strings.Lines(o.String()) {
+		if strings.Contains(line, text) && strings.HasSuffix(line, "\n") {
+			found = append(found, strings.TrimSuffix(line, "\n"))
+		}
+	}
+	return found
+}
+
+// waitFor returns once n lines contain text, or an error when the process
+// exits (exited is closed) or the timeout passes first.
+func (o *output) waitFor(text string, n int, exited <-chan struct{}, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		o.mu.Lock()
+		changed := o.changed
+		o.mu.Unlock()
+		if len(o.lines(text)) >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-exited:
+			if len(o.lines(text)) >= n {
+				return nil
+			}
+			return fmt.Errorf("process exited before %d line(s) containing %q", n, text)
+		case <-timer.C:
+			return fmt.Errorf("no %d line(s) containing %q within %s", n, text, timeout)
+		}
+	}
+}

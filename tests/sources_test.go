@@ -1,0 +1,47 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// trackedSources are what the tests really depend on besides their own code.
+var trackedSources = []string{"01-basic", "02-graceful", "03-workers", "scripts", "go.mod", "go.sum"}
+
+var trackOnce sync.Once
+
+// trackSources reads the examples' and scripts' files from inside a test.
+// go test caches a passing result keyed on the files a test opened; without
+// this read it would print a stale "ok (cached)" after an example changed.
+func trackSources(t *testing.T) {
+	trackOnce.Do(func() {
+		for _, name := range trackedSources {
+			err := filepath.WalkDir(filepath.Join(repoRoot(), name), func(path string, d os.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				_, err = os.ReadFile(path)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("reading the sources the tests depend on: %v", err)
+			}
+		}
+	})
+}
+
+// runningExamples lists the processes running a binary this suite built.
+func runningExamples() []string {
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	var found []string
+	for _, exe := range exes {
+		target, err := os.Readlink(exe)
+		if err == nil && strings.HasPrefix(target, binDir+string(filepath.Separator)) {
+			found = append(found, filepath.Base(filepath.Dir(exe))+" "+filepath.Base(target))
+		}
+	}
+	return found
+}
