@@ -1,0 +1,48 @@
+package tests
+
+import (
+	"net"
+	"strings"
+	"testing"
+)
+
+// A mistyped flag ends the program with exit status 2, the error on the
+// first line of its output (Go's flag package then lists the flags).
+func TestBadFlag(t *testing.T) {
+	t.Parallel()
+	for _, name := range examples {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			s := launch(t, name, freePort(t), "-bogus")
+			assertExitedWith(t, s, s.waitExit(t), 2)
+			first, _, _ := strings.Cut(s.out.String(), "\n")
+			if first != "flag provided but not defined: -bogus" {
+				t.Errorf("want the error on the first line, got %q", first)
+			}
+		})
+	}
+}
+
+// A busy port ends the program at once with one line saying why, also in
+// 02 and 03, where the listener runs in a goroutine.
+func TestBusyPort(t *testing.T) {
+	t.Parallel()
+	for _, name := range examples {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			s := launch(t, name, ln.Addr().String())
+			assertExitedWith(t, s, s.waitExit(t), 1)
+			out := strings.TrimSuffix(s.out.String(), "\n")
+			if strings.Count(out, "\n") != 0 || !strings.HasSuffix(out, "listen: listen tcp "+ln.Addr().String()+": bind: address already in use") {
+				t.Errorf("want one line about the busy port, got %q", out)
+			}
+		})
+	}
+}
