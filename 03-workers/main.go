@@ -55,8 +55,8 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 
 	// Jobs run under their own context, cancelled only when the shutdown
 	// budget runs out: a job in progress is never cut short by the signal.
-	jobCtx, abandonJobs := context.WithCancel(context.Background())
-	defer abandonJobs()
+	jobCtx, abandonJobs := context.WithCancelCause(context.Background())
+	defer abandonJobs(nil)
 
 	var abandoned atomic.Int64
 	var pool sync.WaitGroup
@@ -130,7 +130,9 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	// for the workers. When it runs out, jobs still running are cancelled.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	context.AfterFunc(shutdownCtx, abandonJobs)
+	context.AfterFunc(shutdownCtx, func() {
+		abandonJobs(fmt.Errorf("shutdown budget of %s used up", timeout))
+	})
 
 	// Step 1, HTTP first: once Shutdown returns, no handler is running, so
 	// nothing can queue a job any more. See 02-graceful for what a timed-out
@@ -161,15 +163,15 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 // runJob stands in for real work (sending an e-mail, charging a card): it
 // takes work to finish, unless ctx is cancelled first.
 func runJob(ctx context.Context, id int64, work time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("never started: %w", err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("never started: %w", context.Cause(ctx))
 	}
 	log.Printf("job %d started", id)
 	select {
 	case <-time.After(work):
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("cut short: %w", ctx.Err())
+		return fmt.Errorf("cut short: %w", context.Cause(ctx))
 	}
 }
 
