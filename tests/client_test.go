@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -50,7 +51,12 @@ func classify(err error) errorClass {
 // send makes one request on a connection of its own (no keep-alive), so
 // each in-flight request is exactly one connection the server must drain.
 func send(method, url string) response {
-	req, err := http.NewRequest(method, url, nil)
+	return sendContext(context.Background(), method, url)
+}
+
+// sendContext is send with a context: cancelling it hangs up.
+func sendContext(ctx context.Context, method, url string) response {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return response{err: err}
 	}

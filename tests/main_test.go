@@ -20,6 +20,10 @@ var examples = []string{"01-basic", "02-graceful", "03-workers"}
 // gracefulExamples are the ones that must finish in-flight requests.
 var gracefulExamples = []string{"02-graceful", "03-workers"}
 
+// pitfalls are small wrong programs that the README's pitfalls point to,
+// built from testdata/pitfalls/NAME.
+var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context"}
+
 // binDir holds the built examples for the whole run.
 var binDir string
 
@@ -46,11 +50,9 @@ func runSuite(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 
-	for _, name := range examples {
-		if err := buildExample(name); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	if err := buildAll(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 
 	code := m.Run()
@@ -61,18 +63,25 @@ func runSuite(m *testing.M) int {
 	return code
 }
 
-// buildExample compiles an example with `go build -o`, never `go run`:
-// a signal sent to `go run` reaches the go tool, which dies and leaves the
-// server itself running. Under -race the examples are built with -race too.
-func buildExample(name string) error {
-	args := []string{"build", "-o", filepath.Join(binDir, name)}
+// buildAll compiles every program into binDir with one `go build -o`,
+// never `go run`: a signal sent to `go run` reaches the go tool, which dies
+// and leaves the server itself running (TestGoRunHidesSignals). Under -race
+// the programs are built with -race too.
+func buildAll() error {
+	args := []string{"build", "-o", binDir + string(filepath.Separator)}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, "./"+name)...)
+	for _, name := range examples {
+		args = append(args, "./"+name)
+	}
+	for _, name := range pitfalls {
+		args = append(args, "./tests/testdata/pitfalls/"+name)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Dir = repoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./%s: %v\n%s", name, err, out)
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

@@ -95,19 +95,25 @@ func (s *server) kill(t *testing.T) {
 
 // waitReady polls until the server accepts a TCP connection.
 func (s *server) waitReady() error {
-	deadline := time.Now().Add(readyTimeout)
+	return waitListening(s.addr, readyTimeout, s.done)
+}
+
+// waitListening polls addr until it accepts a TCP connection, the process
+// exits (exited is closed) or the timeout passes.
+func waitListening(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.done:
-			return fmt.Errorf("exited early: %s", s.cmd.ProcessState)
+		case <-exited:
+			return errors.New("the process exited before it listened")
 		default:
 		}
-		if conn, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			return conn.Close()
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
-	return fmt.Errorf("not listening on %s after %s", s.addr, readyTimeout)
+	return fmt.Errorf("nothing listening on %s after %s", addr, timeout)
 }
 
 func (s *server) url(path string) string {

@@ -1,0 +1,53 @@
+// request-context is a pitfall, not a lesson: its handler waits on the
+// request's context, expecting Shutdown to cancel it. Shutdown never does:
+// it only waits. The handler answers 200 as if nothing happened; a handler
+// that must stop early needs its own signal (see 03-workers' jobs).
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+func main() {
+	addr := flag.String("addr", ":8080", "address to listen on")
+	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
+	flag.Parse()
+
+	router := gin.Default()
+	router.GET("/", func(c *gin.Context) {
+		log.Printf("GET / started, answering in %s", *delay)
+		select {
+		case <-time.After(*delay):
+			c.String(http.StatusOK, "Welcome Gin Server")
+		case <-c.Request.Context().Done():
+			log.Println("request context cancelled")
+			c.String(http.StatusServiceUnavailable, "cancelled")
+		}
+	})
+	srv := &http.Server{Addr: *addr, Handler: router}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ListenAndServe() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case err := <-serveErr:
+		log.Fatalf("listen: %s", err)
+	case <-ctx.Done():
+	}
+	log.Println("Shutdown Server ...")
+
+	if err := srv.Shutdown(context.Background()); err != nil {
+		log.Fatal("Server Shutdown: ", err)
+	}
+	log.Println("Server exiting")
+}
