@@ -34,11 +34,12 @@ func main() {
 	})
 	srv := &http.Server{Addr: *addr, Handler: router}
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case err := <-serveErr:
 		log.Fatalf("listen: %s", err)
