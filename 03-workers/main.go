@@ -103,6 +103,7 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	// The post makes a channel and calls signal.Notify; NotifyContext does
 	// the same job and hands back a context that is done at the first
 	// SIGINT (Ctrl+C, kill -2) or SIGTERM (kill, docker stop, Kubernetes).
+	// It comes before serving: a signal that beat it would kill the process.
 	// SIGKILL (kill -9) cannot be caught by any program: queued jobs die too.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
