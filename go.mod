@@ -2,7 +2,10 @@ module github.com/graceful-shutdown-lab/lab
 
 go 1.26
 
-require github.com/gin-gonic/gin v1.12.0
+require (
+	github.com/cloudflare/tableflip v1.2.3
+	github.com/gin-gonic/gin v1.12.0
+)
 
 require (
 	github.com/bytedance/gopkg v0.1.3 // indirect

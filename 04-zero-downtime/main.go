@@ -1,0 +1,156 @@
+// 04-zero-downtime answers the post's opening question, "how do we upgrade
+// a web service?", without refusing a single connection. Graceful shutdown
+// (02-graceful) finishes the requests in flight, but between the old
+// process closing its listener and the new one opening its own, new clients
+// are refused. Here the running process hands its listening socket to the
+// new binary instead, using github.com/cloudflare/tableflip:
+//
+//  1. SIGHUP: start the binary now at the same path (the new version) as a
+//     child, passing it the listening socket;
+//  2. the child serves on that socket at once, and tells the parent it is
+//     ready; both accept from the one socket for a moment;
+//  3. the parent stops accepting and drains exactly like 02-graceful: its
+//     in-flight requests finish, then it exits 0.
+//
+// The socket never closes, so the kernel queues new connections for
+// whichever process accepts next: no client is refused. If the new binary
+// fails to start or exits, the old process keeps serving and says why.
+//
+// SIGINT and SIGTERM stop the server gracefully, exactly like 02-graceful.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cloudflare/tableflip"
+	"github.com/gin-gonic/gin"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=v2".
+var version = "dev"
+
+func main() {
+	// The defaults are the post's numbers. Build it rather than `go run` it:
+	// an upgrade starts the binary at this process's path again.
+	addr := flag.String("addr", ":8080", "address to listen on")
+	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
+	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests")
+	pidFile := flag.String("pidfile", "", "file to write the serving process's PID to (empty: none)")
+	flag.Parse()
+
+	// run returns instead of calling log.Fatal itself, so its deferred
+	// cleanup always runs before the process exits non-zero.
+	if err := run(*addr, *delay, *timeout, *pidFile); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(addr string, delay, timeout time.Duration, pidFile string) error {
+	// Catch signals first: one that came before would kill the process.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// In the first process, New finds no parent. In an upgraded one, it
+	// picks up the sockets the parent passed down.
+	upg, err := tableflip.New(tableflip.Options{PIDFile: pidFile})
+	if err != nil {
+		return err
+	}
+	defer upg.Stop()
+
+	go upgradeOnSIGHUP(upg, hup)
+
+	// The parent's socket if there is one, else a new one on addr.
+	ln, err := upg.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+
+	pid := strconv.Itoa(os.Getpid())
+	router := gin.Default()
+	router.GET("/", func(c *gin.Context) {
+		// This line lets you (and the tests) see that the request is
+		// inside the handler before the signal is sent.
+		log.Printf("GET / started, answering in %s", delay)
+		time.Sleep(delay)
+		// Which process answered, and which build: the hand-over is
+		// visible from the client's side.
+		c.Header("X-Pid", pid)
+		c.Header("X-Version", version)
+		c.String(http.StatusOK, "Welcome Gin Server")
+	})
+
+	srv := &http.Server{Handler: router}
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- srv.Serve(ln)
+	}()
+
+	// Ready writes the PID file and, in an upgraded process, tells the
+	// parent to let go: from here on this process alone is the server.
+	if err := upg.Ready(); err != nil {
+		return fmt.Errorf("ready: %w", err)
+	}
+	log.Printf("version %s serving on %s (pid %s)", version, ln.Addr(), pid)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-upg.Exit():
+		log.Println("Upgrade done: the new process serves; draining this one ...")
+	case <-ctx.Done():
+		log.Println("Shutdown Server ... (press Ctrl+C again to force exit)")
+	}
+
+	// Stop catching SIGINT and SIGTERM: a second one now kills the process at
+	// once, for when the drain takes too long.
+	stop()
+
+	// From here on this is 02-graceful: Shutdown closes this process's copy
+	// of the listener (the new process keeps its own) and waits for the
+	// requests in flight. See 02-graceful for what a timed-out Shutdown does
+	// and does not do.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("Server Shutdown: %w", err)
+	}
+
+	log.Println("Server exiting")
+	return nil
+}
+
+// upgradeOnSIGHUP runs one upgrade per SIGHUP, and refuses a SIGHUP that
+// comes while an upgrade is still starting the new process.
+func upgradeOnSIGHUP(upg *tableflip.Upgrader, hup <-chan os.Signal) {
+	var upgrading atomic.Bool
+	for range hup {
+		if !upgrading.CompareAndSwap(false, true) {
+			log.Println("SIGHUP refused: an upgrade is already in progress or done")
+			continue
+		}
+		log.Println("SIGHUP: upgrading, starting the new binary ...")
+		go func() {
+			// Upgrade starts the binary at this process's path and waits
+			// until it is ready, or fails. On failure nothing changes: this
+			// process keeps its socket and keeps serving, and may try again.
+			if err := upg.Upgrade(); err != nil {
+				log.Printf("Upgrade failed, still serving: %v", err)
+				upgrading.Store(false)
+			}
+		}()
+	}
+}
