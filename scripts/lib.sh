@@ -7,10 +7,11 @@
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVER_PIDS=()
 
-# die prints one line on stderr and exits non-zero; the EXIT trap cleans up.
+# die prints one line on stderr and exits non-zero (DIE_STATUS, default 1);
+# the EXIT trap cleans up.
 die() {
   echo "${0##*/}: $*" >&2
-  exit 1
+  exit "${DIE_STATUS:-1}"
 }
 
 # require_tools exits with a clear message when a command is missing.
@@ -73,6 +74,76 @@ wait_for_port() {
     sleep 0.1
   done
   die "the server did not listen on port $port within 10 s"
+}
+
+# forget_server PID drops a server that has exited (and was reaped) from
+# SERVER_PIDS, so that stop_servers never signals a PID the system reused.
+forget_server() {
+  local gone=$1 pid kept=()
+  for pid in "${SERVER_PIDS[@]}"; do
+    [[ $pid == "$gone" ]] || kept+=("$pid")
+  done
+  SERVER_PIDS=("${kept[@]}")
+}
+
+# wait_server_exit PID SECONDS waits until the server exits, sets
+# SERVER_STATUS to its exit status (128+N when signal N killed it) and
+# forgets it. It dies if the server still runs after SECONDS.
+# shellcheck disable=SC2034 # SERVER_STATUS is read by the caller
+wait_server_exit() {
+  local pid=$1 seconds=$2 tries
+  for ((tries = 0; tries < seconds * 20; tries++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$pid" 2>/dev/null && die "the server (PID $pid) did not exit within $seconds s"
+  SERVER_STATUS=0
+  wait "$pid" || SERVER_STATUS=$?
+  forget_server "$pid"
+}
+
+# now_us sets REPLY to the time in microseconds since the epoch, without
+# forking (bash 5's EPOCHREALTIME; its decimal point follows the locale).
+now_us() {
+  REPLY=${EPOCHREALTIME/[.,]/}
+}
+
+# stamp_lines copies stdin to stdout, each line prefixed with now_us, so
+# that a server's log gets sub-second times; at EOF (the server exited)
+# it writes one last line: "<time> EOF".
+stamp_lines() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    now_us
+    printf '%s %s\n' "$REPLY" "$line"
+  done
+  now_us
+  printf '%s EOF\n' "$REPLY"
+}
+
+# wait_for_log LOG REGEX COUNT PID SECONDS waits until COUNT lines of LOG
+# match the extended REGEX. It dies if the server PID exits first or if
+# SECONDS pass: synchronise on what the server says, never on a bare sleep.
+wait_for_log() {
+  local log=$1 regex=$2 count=$3 pid=$4 seconds=$5 tries seen=0
+  for ((tries = 0; tries < seconds * 20; tries++)); do
+    seen=$(grep -cE -- "$regex" "$log" 2>/dev/null) || seen=0
+    ((seen >= count)) && return 0
+    kill -0 "$pid" 2>/dev/null || die "the server exited while we waited for $count x '$regex' in its log (saw $seen)"
+    sleep 0.05
+  done
+  die "the server log showed $seen of $count x '$regex' within $seconds s"
+}
+
+# wait_port_closed PORT SECONDS waits until 127.0.0.1:PORT refuses
+# connections (the listener is closed); it dies if SECONDS pass first.
+wait_port_closed() {
+  local port=$1 seconds=$2 tries
+  for ((tries = 0; tries < seconds * 20; tries++)); do
+    port_in_use "$port" || return 0
+    sleep 0.05
+  done
+  die "port $port still accepts connections after $seconds s"
 }
 
 # stop_servers kills, by PID, every server this script started and is still running.
