@@ -106,23 +106,31 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	}
 	log.Printf("version %s serving on %s (pid %s)", version, ln.Addr(), pid)
 
+	var reason string
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-upg.Exit():
-		log.Println("Upgrade done: the new process serves; draining this one ...")
+		reason = "Upgrade done: the new process serves; draining this one ..."
 	case <-ctx.Done():
-		log.Println("Shutdown Server ... (press Ctrl+C again to force exit)")
+		reason = "Shutdown Server ... (press Ctrl+C again to force exit)"
 	}
 
 	// Stop catching SIGINT and SIGTERM: a second one now kills the process at
 	// once, for when the drain takes too long.
 	stop()
+	log.Println(reason)
 
-	// From here on this is 02-graceful: Shutdown closes this process's copy
-	// of the listener (the new process keeps its own) and waits for the
-	// requests in flight. See 02-graceful for what a timed-out Shutdown does
-	// and does not do.
+	// tableflip keeps a copy of the listening socket to pass on. Stop closes
+	// it (after an upgrade it is closed already) and refuses any further
+	// upgrade; while a copy stays open, the kernel keeps accepting
+	// connections that no one would serve.
+	upg.Stop()
+
+	// From here on this is 02-graceful: Shutdown closes this process's
+	// listener (the new process keeps its own) and waits for the requests
+	// in flight. See 02-graceful for what a timed-out Shutdown does and does
+	// not do.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

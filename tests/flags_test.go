@@ -40,7 +40,8 @@ func TestBusyPort(t *testing.T) {
 			s := launch(t, name, ln.Addr().String())
 			assertExitedWith(t, s, s.waitExit(t), 1)
 			out := strings.TrimSuffix(s.out.String(), "\n")
-			if strings.Count(out, "\n") != 0 || !strings.HasSuffix(out, "listen: listen tcp "+ln.Addr().String()+": bind: address already in use") {
+			if strings.Count(out, "\n") != 0 || !strings.Contains(out, "listen: ") ||
+				!strings.HasSuffix(out, "listen tcp "+ln.Addr().String()+": bind: address already in use") {
 				t.Errorf("want one line about the busy port, got %q", out)
 			}
 		})
