@@ -24,10 +24,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -93,7 +95,19 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 
-	srv := &http.Server{Handler: router}
+	// conns counts the open connections, for the hand-over below.
+	var conns sync.WaitGroup
+	srv := &http.Server{
+		Handler: router,
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				conns.Done()
+			}
+		},
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- srv.Serve(ln)
@@ -107,10 +121,12 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	log.Printf("version %s serving on %s (pid %s)", version, ln.Addr(), pid)
 
 	var reason string
+	upgraded := false
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-upg.Exit():
+		upgraded = true
 		reason = "Upgrade done: the new process serves; draining this one ..."
 	case <-ctx.Done():
 		reason = "Shutdown Server ... (press Ctrl+C again to force exit)"
@@ -127,18 +143,52 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	// connections that no one would serve.
 	upg.Stop()
 
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if upgraded {
+		if err := finishAccepted(shutdownCtx, srv, ln, serveErr, &conns); err != nil {
+			return fmt.Errorf("hand-over: %w", err)
+		}
+	}
+
 	// From here on this is 02-graceful: Shutdown closes this process's
 	// listener (the new process keeps its own) and waits for the requests
 	// in flight. See 02-graceful for what a timed-out Shutdown does and does
-	// not do.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+	// not do. After an upgrade, finishAccepted has left it nothing to wait for.
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 
 	log.Println("Server exiting")
 	return nil
+}
+
+// finishAccepted answers, after an upgrade, every connection this process
+// accepted, before Shutdown is called. Shutdown alone is not enough for
+// "zero failed requests": net/http closes without an answer a connection
+// whose request it reads after Shutdown began, so a client that connected
+// a moment before would see EOF. (Clients retry that on a reused keep-alive
+// connection, never on a fresh one.)
+func finishAccepted(ctx context.Context, srv *http.Server, ln net.Listener, serveErr <-chan error, conns *sync.WaitGroup) error {
+	// Stop accepting: the new process takes every connection from now on.
+	// Once Serve has returned, every connection it accepted is counted.
+	ln.Close()
+	<-serveErr
+	// Answer the request on each open connection, then close it; idle
+	// keep-alive connections close now, and their clients reconnect, to the
+	// new process.
+	srv.SetKeepAlivesEnabled(false)
+	allClosed := make(chan struct{})
+	go func() {
+		conns.Wait()
+		close(allClosed)
+	}()
+	select {
+	case <-allClosed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // upgradeOnSIGHUP runs one upgrade per SIGHUP, and refuses a SIGHUP that

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ func TestBadFlag(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
-			s := launch(t, name, freePort(t), "-bogus")
+			s := launch(t, filepath.Join(binDir, name), freePort(t), "-bogus")
 			assertExitedWith(t, s, s.waitExit(t), 2)
 			first, _, _ := strings.Cut(s.out.String(), "\n")
 			if first != "flag provided but not defined: -bogus" {
@@ -37,7 +38,7 @@ func TestBusyPort(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			s := launch(t, name, ln.Addr().String())
+			s := launch(t, filepath.Join(binDir, name), ln.Addr().String())
 			assertExitedWith(t, s, s.waitExit(t), 1)
 			out := strings.TrimSuffix(s.out.String(), "\n")
 			if strings.Count(out, "\n") != 0 || !strings.Contains(out, "listen: ") ||

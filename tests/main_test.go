@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // examples are the programs under test, built once by TestMain.
@@ -42,6 +44,14 @@ func runSuite(m *testing.M) int {
 		_ = flag.Set("test.parallel", "8")
 	}
 
+	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
+	// server `go run` starts) are handed to this process instead of init,
+	// so tests can wait for them and read their exit status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER):", err)
+		return 1
+	}
+
 	dir, err := os.MkdirTemp("", "graceful-shutdown-lab-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,6 +61,10 @@ func runSuite(m *testing.M) int {
 	binDir = dir
 
 	if err := buildAll(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := buildVersion("04-zero-downtime", "v2"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -78,6 +92,20 @@ func buildAll() error {
 	for _, name := range pitfalls {
 		args = append(args, "./tests/testdata/pitfalls/"+name)
 	}
+	return goBuild(args)
+}
+
+// buildVersion builds an example again as another version, into
+// binDir/VERSION/NAME, the way a release would set it.
+func buildVersion(name, version string) error {
+	args := []string{"build", "-o", filepath.Join(binDir, version, name), "-ldflags", "-X main.version=" + version}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	return goBuild(append(args, "./"+name))
+}
+
+func goBuild(args []string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = repoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -52,6 +52,7 @@ func TestGoRunHidesSignals(t *testing.T) {
 	t.Cleanup(func() {
 		_ = syscall.Kill(-goRun.Process.Pid, syscall.SIGKILL)
 		<-exited
+		reapGroup(goRun.Process.Pid)
 	})
 
 	// go run compiles first: on a fresh machine that takes a while.

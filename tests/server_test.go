@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -26,11 +27,14 @@ const (
 
 // server is one running example process.
 type server struct {
-	name string
-	addr string // 127.0.0.1:port
-	cmd  *exec.Cmd
-	out  *output
-	done chan struct{} // closed once the process has exited and been reaped
+	name   string
+	addr   string // 127.0.0.1:port
+	cmd    *exec.Cmd
+	out    *output
+	exited chan struct{} // closed once the process has exited and been reaped
+	// outputDone is closed when no process writes to out any more: the
+	// server and, for 04-zero-downtime, the successor it started.
+	outputDone chan struct{}
 }
 
 // startServer starts an example on a free loopback port and returns once it
@@ -39,41 +43,62 @@ type server struct {
 // test itself time out before cleanups run.
 func startServer(t *testing.T, name string, args ...string) *server {
 	t.Helper()
+	return startBinary(t, filepath.Join(binDir, name), args...)
+}
+
+// startBinary is startServer for a binary at any path.
+func startBinary(t *testing.T, path string, args ...string) *server {
+	t.Helper()
 	trackSources(t)
 	// Another process may take the free port between our probe and the
 	// server's bind: then try another port, a few times.
 	for attempt := 1; ; attempt++ {
-		s := launch(t, name, freePort(t), args...)
+		s := launch(t, path, freePort(t), args...)
 		err := s.waitReady()
 		if err == nil {
 			return s
 		}
 		if attempt == 3 || !strings.Contains(s.out.String(), "address already in use") {
-			t.Fatalf("%s did not start: %v\noutput:\n%s", name, err, s.out)
+			t.Fatalf("%s did not start: %v\noutput:\n%s", s.name, err, s.out)
 		}
 	}
 }
 
-// launch starts the process without waiting for it to listen.
-func launch(t *testing.T, name, addr string, args ...string) *server {
+// launch starts the binary at path without waiting for it to listen.
+func launch(t *testing.T, path, addr string, args ...string) *server {
 	t.Helper()
 	s := &server{
-		name: name,
-		addr: addr,
-		out:  newOutput(),
-		done: make(chan struct{}),
+		name:       filepath.Base(path),
+		addr:       addr,
+		out:        newOutput(),
+		exited:     make(chan struct{}),
+		outputDone: make(chan struct{}),
 	}
-	s.cmd = exec.Command(filepath.Join(binDir, name), append([]string{"-addr", addr}, args...)...)
+	s.cmd = exec.Command(path, append([]string{"-addr", addr}, args...)...)
 	s.cmd.Env = append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	// Our own pipe rather than an io.Writer: exec would then make Wait wait
+	// for every process holding the pipe, and an upgraded 04-zero-downtime
+	// hands it on to its successor.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = w, w
+	err = s.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatalf("start %s: %v", path, err)
 	}
 	go func() {
+		_, _ = io.Copy(s.out, r)
+		r.Close()
+		close(s.outputDone)
+	}()
+	go func() {
 		_ = s.cmd.Wait() // the exit status is read from ProcessState
-		close(s.done)
+		close(s.exited)
 	}()
 	t.Cleanup(func() { s.kill(t) })
 	return s
@@ -84,18 +109,31 @@ func (s *server) kill(t *testing.T) {
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	select {
-	case <-s.done:
+	case <-s.exited:
 	case <-time.After(exitTimeout):
 		t.Errorf("%s (pid %d) still running after SIGKILL", s.name, pgid)
 	}
+	reapGroup(pgid)
 	if err := syscall.Kill(-pgid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("process group %d of %s still exists after cleanup (kill -0: %v)", pgid, s.name, err)
 	}
 }
 
+// reapGroup waits for the members of a process group that were handed to
+// the suite when their parent died (TestMain makes it a child subreaper):
+// the successor of an upgraded 04-zero-downtime, or the server `go run`
+// started. Call it once the group was killed and its leader reaped.
+func reapGroup(pgid int) {
+	for {
+		if _, err := syscall.Wait4(-pgid, nil, 0, nil); !errors.Is(err, syscall.EINTR) && err != nil {
+			return // ECHILD: none left
+		}
+	}
+}
+
 // waitReady polls until the server accepts a TCP connection.
 func (s *server) waitReady() error {
-	return waitListening(s.addr, readyTimeout, s.done)
+	return waitListening(s.addr, readyTimeout, s.exited)
 }
 
 // waitListening polls addr until it accepts a TCP connection, the process
@@ -129,11 +167,25 @@ func (s *server) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// waitExit waits for the process to end and returns how it ended.
+// waitExit waits for the process to end, and for the last of its output,
+// and returns how it ended.
 func (s *server) waitExit(t *testing.T) *os.ProcessState {
 	t.Helper()
+	state := s.waitProcessExit(t)
 	select {
-	case <-s.done:
+	case <-s.outputDone:
+	case <-time.After(exitTimeout):
+		t.Fatalf("%s exited, but something still holds its output open", s.name)
+	}
+	return state
+}
+
+// waitProcessExit waits for the process itself to end, not for the output
+// a successor it started may still write.
+func (s *server) waitProcessExit(t *testing.T) *os.ProcessState {
+	t.Helper()
+	select {
+	case <-s.exited:
 		return s.cmd.ProcessState
 	case <-time.After(exitTimeout):
 		t.Fatalf("%s still running %s after it was told to stop\noutput:\n%s", s.name, exitTimeout, s.out)
@@ -144,7 +196,7 @@ func (s *server) waitExit(t *testing.T) *os.ProcessState {
 // waitLog waits until the output holds at least n lines containing text.
 func (s *server) waitLog(t *testing.T, text string, n int) {
 	t.Helper()
-	if err := s.out.waitFor(text, n, s.done, logTimeout); err != nil {
+	if err := s.out.waitFor(text, n, s.outputDone, logTimeout); err != nil {
 		t.Fatalf("%s: %v\noutput:\n%s", s.name, err, s.out)
 	}
 }
@@ -235,9 +287,9 @@ func (o *output) lines(text string) []string {
 	return found
 }
 
-// waitFor returns once n lines contain text, or an error when the process
-// exits (exited is closed) or the timeout passes first.
-func (o *output) waitFor(text string, n int, exited <-chan struct{}, timeout time.Duration) error {
+// waitFor returns once n lines contain text, or an error when the output
+// ends (closed is closed) or the timeout passes first.
+func (o *output) waitFor(text string, n int, closed <-chan struct{}, timeout time.Duration) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -249,11 +301,11 @@ func (o *output) waitFor(text string, n int, exited <-chan struct{}, timeout tim
 		}
 		select {
 		case <-changed:
-		case <-exited:
+		case <-closed:
 			if len(o.lines(text)) >= n {
 				return nil
 			}
-			return fmt.Errorf("process exited before %d line(s) containing %q", n, text)
+			return fmt.Errorf("output ended before %d line(s) containing %q", n, text)
 		case <-timer.C:
 			return fmt.Errorf("no %d line(s) containing %q within %s", n, text, timeout)
 		}

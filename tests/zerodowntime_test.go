@@ -1,0 +1,244 @@
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The builds 04-zero-downtime is upgraded between: TestMain builds the
+// example as it is (version "dev") and again with -X main.version=v2.
+const (
+	oldVersion = "dev"
+	newVersion = "v2"
+)
+
+// upgradable is a running 04-zero-downtime whose binary the test may replace.
+type upgradable struct {
+	*server
+	dir     string // its own folder: the binary, the PID file
+	binary  string
+	pidFile string
+}
+
+// startUpgradable installs the 04-zero-downtime build in a folder of its own
+// (inside binDir, so the suite's leak check sees it) and starts it there.
+func startUpgradable(t *testing.T) *upgradable {
+	t.Helper()
+	dir, err := os.MkdirTemp(binDir, "04-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // runs after the server's cleanup
+	u := &upgradable{dir: dir, binary: filepath.Join(dir, "04-zero-downtime"), pidFile: filepath.Join(dir, "pid")}
+	u.install(t, filepath.Join(binDir, "04-zero-downtime"))
+	u.server = startBinary(t, u.binary, "-delay", "100ms", "-timeout", "20s", "-pidfile", u.pidFile)
+	return u
+}
+
+// install puts a new build at the running binary's path the way a deploy
+// should: copy it beside, then rename it over. The running process keeps
+// the old file; the next one to start gets the new. The copy is made by cp,
+// not by this process: a child forked by a parallel test could inherit our
+// write descriptor for a moment, and exec of a file open for writing fails
+// with "text file busy".
+func (u *upgradable) install(t *testing.T, build string) {
+	t.Helper()
+	next := u.binary + ".next"
+	if out, err := exec.Command("cp", build, next).CombinedOutput(); err != nil {
+		t.Fatalf("cp %s: %v\n%s", build, err, out)
+	}
+	if err := os.Rename(next, u.binary); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// script writes a shell script to install as a "build".
+func (u *upgradable) script(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(u.dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// servingPID reads the PID file, which the serving process writes when ready.
+func (u *upgradable) servingPID(t *testing.T) int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(string(readFile(t, u.pidFile))))
+	if err != nil {
+		t.Fatalf("PID file: %v", err)
+	}
+	return pid
+}
+
+// stopSuccessor sends SIGTERM to the process that took over, and checks that
+// it drains and exits 0. It was handed to the suite when its parent exited
+// (TestMain makes the suite a child subreaper), so the suite can wait for it.
+func (u *upgradable) stopSuccessor(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to the new process %d: %v", pid, err)
+	}
+	exited := make(chan syscall.WaitStatus, 1)
+	go func() {
+		var ws syscall.WaitStatus
+		for {
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		exited <- ws
+	}()
+	select {
+	case ws := <-exited:
+		if !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Fatalf("the new process %d: want exit status 0, got %#v\noutput:\n%s", pid, ws, u.out)
+		}
+	case <-time.After(exitTimeout):
+		t.Fatalf("the new process %d still running %s after SIGTERM", pid, exitTimeout)
+	}
+	u.waitLog(t, "Server exiting", 2) // the old process's and the new one's
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// assertNoFailure checks that every hit of a load run was a 200 "Welcome
+// Gin Server", and counts the failures by class when not.
+func assertNoFailure(t *testing.T, hits []hit) {
+	t.Helper()
+	failures := make(map[string]int)
+	var examples []string
+	for _, h := range hits {
+		var what string
+		switch {
+		case h.err != nil:
+			what = string(classify(h.err))
+			examples = append(examples, fmt.Sprintf("%s %s client: %v", h.at.Format("15:04:05.000"), h.client, h.err))
+		case h.status != http.StatusOK || h.body != "Welcome Gin Server":
+			what = fmt.Sprintf("status %d", h.status)
+			examples = append(examples, fmt.Sprintf("%s %s client: %d %q", h.at.Format("15:04:05.000"), h.client, h.status, h.body))
+		default:
+			continue
+		}
+		failures[what]++
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d requests: want no failure, got %v:\n%s", len(hits), failures, strings.Join(examples, "\n"))
+	}
+}
+
+// Under load from keep-alive and fresh-connection clients, SIGHUP swaps the
+// running binary for a new build: no request is refused, cut or answered
+// with anything but 200, both builds answer, the old process drains and
+// exits 0, and the new one serves on, then stops gracefully on SIGTERM.
+func TestZeroDowntimeUpgrade(t *testing.T) {
+	t.Parallel()
+	u := startUpgradable(t)
+	oldPID := u.cmd.Process.Pid
+	l := startLoad(t, u.url("/"), 20, 20)
+	l.waitUntil(t, "50 answers from the old build", func(h []hit) bool { return countVersion(oldVersion)(h) >= 50 })
+
+	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
+	u.signal(t, syscall.SIGHUP)
+	assertExitedWith(t, u.server, u.waitProcessExit(t), 0)
+	t.Logf("old process exited at %s", time.Now().Format("15:04:05.000"))
+	newPID := u.servingPID(t)
+	if newPID == oldPID {
+		t.Fatalf("the PID file still names the old process %d", oldPID)
+	}
+	l.waitUntil(t, "50 answers from the new build", func(h []hit) bool { return countVersion(newVersion)(h) >= 50 })
+	hits := l.finish()
+
+	assertNoFailure(t, hits)
+	byPID := make(map[string]int)
+	for _, h := range hits {
+		if h.err == nil {
+			byPID[h.pid+" "+h.version]++
+		}
+	}
+	want := []string{fmt.Sprintf("%d %s", oldPID, oldVersion), fmt.Sprintf("%d %s", newPID, newVersion)}
+	if len(byPID) != 2 || byPID[want[0]] == 0 || byPID[want[1]] == 0 {
+		t.Errorf("want answers from exactly %q, got %v", want, byPID)
+	}
+	if got := get(http.DefaultClient, u.url("/")); got.pid != strconv.Itoa(newPID) || got.version != newVersion {
+		t.Errorf("after the upgrade want pid %d version %s, got %+v", newPID, newVersion, got)
+	}
+	u.stopSuccessor(t, newPID)
+}
+
+// A new build that fails to start changes nothing: the old process logs
+// why and keeps serving, and no request fails.
+func TestZeroDowntimeBrokenUpgrade(t *testing.T) {
+	t.Parallel()
+	u := startUpgradable(t)
+	oldPID := strconv.Itoa(u.cmd.Process.Pid)
+	l := startLoad(t, u.url("/"), 10, 10)
+	l.waitUntil(t, "30 answers", func(h []hit) bool { return countVersion(oldVersion)(h) >= 30 })
+
+	u.install(t, u.script(t, "broken", "echo 'this build is broken' >&2\nexit 1\n"))
+	u.signal(t, syscall.SIGHUP)
+	u.waitLog(t, "Upgrade failed, still serving", 1)
+	served := countVersion(oldVersion)(l.hitsSoFar())
+	l.waitUntil(t, "30 more answers after the failed upgrade", func(h []hit) bool { return countVersion(oldVersion)(h) >= served+30 })
+	hits := l.finish()
+
+	assertNoFailure(t, hits)
+	for _, h := range hits {
+		if h.pid != oldPID || h.version != oldVersion {
+			t.Fatalf("want every answer from pid %s version %s, got %+v", oldPID, oldVersion, h)
+		}
+	}
+	if len(u.out.lines("this build is broken")) != 1 {
+		t.Errorf("want the broken build's own complaint in the log\noutput:\n%s", u.out)
+	}
+	u.signal(t, syscall.SIGTERM)
+	assertExitedWith(t, u.server, u.waitExit(t), 0)
+}
+
+// A SIGHUP while an upgrade is still starting the new build is refused,
+// and the upgrade under way completes.
+func TestZeroDowntimeSecondSIGHUPRefused(t *testing.T) {
+	t.Parallel()
+	u := startUpgradable(t)
+	oldPID := u.cmd.Process.Pid
+	// The new build waits for a gate file before it starts, so the upgrade
+	// stays in progress until the test opens the gate.
+	gate := filepath.Join(u.dir, "gate")
+	v2 := filepath.Join(binDir, newVersion, "04-zero-downtime")
+	u.install(t, u.script(t, "gated", fmt.Sprintf("while [ ! -e '%s' ]; do sleep 0.05; done\nexec '%s' \"$@\"\n", gate, v2)))
+
+	u.signal(t, syscall.SIGHUP)
+	u.waitLog(t, "SIGHUP: upgrading", 1)
+	u.signal(t, syscall.SIGHUP)
+	u.waitLog(t, "SIGHUP refused: an upgrade is already in progress", 1)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	assertExitedWith(t, u.server, u.waitProcessExit(t), 0)
+	newPID := u.servingPID(t)
+	if got := get(http.DefaultClient, u.url("/")); got.pid != strconv.Itoa(newPID) || newPID == oldPID || got.version != newVersion {
+		t.Errorf("after the upgrade want a new pid %d version %s, got %+v", newPID, newVersion, got)
+	}
+	if n := len(u.out.lines("SIGHUP: upgrading")); n != 1 {
+		t.Errorf("want exactly one upgrade started, got %d\noutput:\n%s", n, u.out)
+	}
+	u.stopSuccessor(t, newPID)
+}
