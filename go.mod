@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/cloudflare/tableflip v1.2.3
 	github.com/gin-gonic/gin v1.12.0
+	golang.org/x/sys v0.41.0
 )
 
 require (
@@ -35,7 +36,6 @@ require (
 	golang.org/x/arch v0.22.0 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
 	golang.org/x/net v0.51.0 // indirect
-	golang.org/x/sys v0.41.0 // indirect
 	golang.org/x/text v0.34.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
