@@ -16,7 +16,7 @@ func TestBadFlag(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
 			s := launch(t, filepath.Join(binDir, name), freePort(t), "-bogus")
-			assertExitedWith(t, s, s.waitExit(t), 2)
+			s.assertExitedWith(t, s.waitExit(t), 2)
 			first, _, _ := strings.Cut(s.out.String(), "\n")
 			if first != "flag provided but not defined: -bogus" {
 				t.Errorf("want the error on the first line, got %q", first)
@@ -39,7 +39,7 @@ func TestBusyPort(t *testing.T) {
 			}
 			defer ln.Close()
 			s := launch(t, filepath.Join(binDir, name), ln.Addr().String())
-			assertExitedWith(t, s, s.waitExit(t), 1)
+			s.assertExitedWith(t, s.waitExit(t), 1)
 			out := strings.TrimSuffix(s.out.String(), "\n")
 			if strings.Count(out, "\n") != 0 || !strings.Contains(out, "listen: ") ||
 				!strings.HasSuffix(out, "listen tcp "+ln.Addr().String()+": bind: address already in use") {

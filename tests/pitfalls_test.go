@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,62 +21,27 @@ func TestGoRunHidesSignals(t *testing.T) {
 	}
 	t.Parallel()
 	trackSources(t)
-	tmp := t.TempDir()
-	logFile, err := os.Create(filepath.Join(tmp, "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-
 	addr := freePort(t)
-	goRun := exec.Command("go", "run", "./02-graceful", "-addr", addr, "-delay", "1s")
-	goRun.Dir = repoRoot()
+	cmd := exec.Command("go", "run", "./02-graceful", "-addr", addr, "-delay", "1s")
+	cmd.Dir = repoRoot()
 	// GOTMPDIR: the binary go run builds lives in the test's temp dir, which
 	// the test removes, even though the go tool is killed before it can.
-	goRun.Env = append(os.Environ(), "GIN_MODE=release", "GOTMPDIR="+tmp)
-	// A file, not a pipe: the orphaned server keeps a pipe open, and Wait
-	// would wait for it.
-	goRun.Stdout, goRun.Stderr = logFile, logFile
-	goRun.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := goRun.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = goRun.Wait() // the exit status is read from ProcessState
-		close(exited)
-	}()
-	// The group outlives the go tool: the orphaned server is still in it.
-	t.Cleanup(func() {
-		_ = syscall.Kill(-goRun.Process.Pid, syscall.SIGKILL)
-		<-exited
-		reapGroup(goRun.Process.Pid)
-	})
+	cmd.Env = append(os.Environ(), "GIN_MODE=release", "GOTMPDIR="+t.TempDir())
+	goRun := startProcess(t, cmd) // its cleanup kills the group: the orphan too
 
 	// go run compiles first: on a fresh machine that takes a while.
-	if err := waitListening(addr, 5*time.Minute, exited); err != nil {
-		t.Fatalf("go run ./02-graceful: %v", err)
+	if err := waitListening(addr, 5*time.Minute, goRun.exited); err != nil {
+		t.Fatalf("go run ./02-graceful: %v\noutput:\n%s", err, goRun.out)
 	}
-	if err := goRun.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(exitTimeout):
-		t.Fatal("the go tool survived SIGTERM")
-	}
-	if ws := goRun.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Fatalf("want the go tool killed by SIGTERM, got %s", goRun.ProcessState)
-	}
+	goRun.signal(t, syscall.SIGTERM)
+	goRun.assertKilledBy(t, goRun.waitProcessExit(t), syscall.SIGTERM)
 
 	// The server is still there, serving as if nothing happened.
 	assertWelcome(t, send(http.MethodGet, "http://"+addr+"/"))
-	log, err := os.ReadFile(logFile.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(log), "GET / started") || strings.Contains(string(log), "Shutdown Server") {
-		t.Errorf("want the orphaned server to serve and never shut down, its log:\n%s", log)
+	// The pipe keeps the order: a "Shutdown Server" line would come first.
+	goRun.waitLog(t, "GET / started", 1)
+	if len(goRun.out.lines("Shutdown Server")) != 0 {
+		t.Errorf("want the orphaned server to serve and never shut down, its log:\n%s", goRun.out)
 	}
 }
 
@@ -89,7 +52,7 @@ func TestPitfallExitOnServeReturn(t *testing.T) {
 	t.Parallel()
 	s, pending := startInFlight(t, "exit-on-serve-return", "-delay", "20s")
 	s.signal(t, syscall.SIGTERM)
-	assertExitedWith(t, s, s.waitExit(t), 0)
+	s.assertExitedWith(t, s.waitExit(t), 0)
 	assertFailed(t, receive(t, pending), cut)
 	if len(s.out.lines("Server exiting")) != 1 {
 		t.Errorf("want the misleading %q line\noutput:\n%s", "Server exiting", s.out)
@@ -107,7 +70,7 @@ func TestPitfallLogFatalSkipsDefers(t *testing.T) {
 		t.Parallel()
 		s := startServer(t, "log-fatal", "-timeout", "20s")
 		s.signal(t, syscall.SIGTERM)
-		assertExitedWith(t, s, s.waitExit(t), 0)
+		s.assertExitedWith(t, s.waitExit(t), 0)
 		if len(s.out.lines(cleanup)) != 1 {
 			t.Errorf("want %q\noutput:\n%s", cleanup, s.out)
 		}
@@ -116,7 +79,7 @@ func TestPitfallLogFatalSkipsDefers(t *testing.T) {
 		t.Parallel()
 		s, pending := startInFlight(t, "log-fatal", "-delay", "20s", "-timeout", "1s")
 		s.signal(t, syscall.SIGTERM)
-		assertExitedWith(t, s, s.waitExit(t), 1)
+		s.assertExitedWith(t, s.waitExit(t), 1)
 		assertFailed(t, receive(t, pending), cut)
 		if len(s.out.lines("Server Shutdown: context deadline exceeded")) != 1 || len(s.out.lines(cleanup)) != 0 {
 			t.Errorf("want the timeout logged and no %q\noutput:\n%s", cleanup, s.out)
@@ -147,7 +110,7 @@ func TestPitfallShutdownDoesNotCancelRequestContext(t *testing.T) {
 		s.signal(t, syscall.SIGTERM)
 		s.waitLog(t, "Shutdown Server ...", 1)
 		assertWelcome(t, receive(t, pending))
-		assertExitedWith(t, s, s.waitExit(t), 0)
+		s.assertExitedWith(t, s.waitExit(t), 0)
 		if len(s.out.lines(cancelled)) != 0 {
 			t.Errorf("Shutdown must not cancel the request's context\noutput:\n%s", s.out)
 		}

@@ -25,16 +25,22 @@ const (
 	exitTimeout  = 30 * time.Second
 )
 
-// server is one running example process.
-type server struct {
+// process is a program the suite started, in a process group of its own.
+type process struct {
 	name   string
-	addr   string // 127.0.0.1:port
 	cmd    *exec.Cmd
 	out    *output
 	exited chan struct{} // closed once the process has exited and been reaped
 	// outputDone is closed when no process writes to out any more: the
-	// server and, for 04-zero-downtime, the successor it started.
+	// process and any it started (04-zero-downtime's successor, the
+	// demo's servers).
 	outputDone chan struct{}
+}
+
+// server is one running example process and the address it serves on.
+type server struct {
+	*process
+	addr string // 127.0.0.1:port
 }
 
 // startServer starts an example on a free loopback port and returns once it
@@ -67,16 +73,23 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 // launch starts the binary at path without waiting for it to listen.
 func launch(t *testing.T, path, addr string, args ...string) *server {
 	t.Helper()
-	s := &server{
-		name:       filepath.Base(path),
-		addr:       addr,
+	cmd := exec.Command(path, append([]string{"-addr", addr}, args...)...)
+	cmd.Env = append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
+	return &server{process: startProcess(t, cmd), addr: addr}
+}
+
+// startProcess starts cmd in a process group of its own, collects its
+// output, and has t.Cleanup kill the group.
+func startProcess(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{
+		name:       filepath.Base(cmd.Path),
+		cmd:        cmd,
 		out:        newOutput(),
 		exited:     make(chan struct{}),
 		outputDone: make(chan struct{}),
 	}
-	s.cmd = exec.Command(path, append([]string{"-addr", addr}, args...)...)
-	s.cmd.Env = append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Our own pipe rather than an io.Writer: exec would then make Wait wait
 	// for every process holding the pipe, and an upgraded 04-zero-downtime
 	// hands it on to its successor.
@@ -84,28 +97,28 @@ func launch(t *testing.T, path, addr string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Stdout, s.cmd.Stderr = w, w
-	err = s.cmd.Start()
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
 	w.Close()
 	if err != nil {
 		r.Close()
-		t.Fatalf("start %s: %v", path, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	go func() {
-		_, _ = io.Copy(s.out, r)
+		_, _ = io.Copy(p.out, r)
 		r.Close()
-		close(s.outputDone)
+		close(p.outputDone)
 	}()
 	go func() {
-		_ = s.cmd.Wait() // the exit status is read from ProcessState
-		close(s.exited)
+		_ = cmd.Wait() // the exit status is read from ProcessState
+		close(p.exited)
 	}()
-	t.Cleanup(func() { s.kill(t) })
-	return s
+	t.Cleanup(func() { p.kill(t) })
+	return p
 }
 
 // kill ends the whole process group and waits until it is gone.
-func (s *server) kill(t *testing.T) {
+func (s *process) kill(t *testing.T) {
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	select {
@@ -160,7 +173,7 @@ func (s *server) url(path string) string {
 
 // signal sends sig to the server process (not its group: that is what
 // Ctrl+C in a terminal, kill or docker stop would do to a lone server).
-func (s *server) signal(t *testing.T, sig syscall.Signal) {
+func (s *process) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("send %v to %s: %v", sig, s.name, err)
@@ -169,7 +182,7 @@ func (s *server) signal(t *testing.T, sig syscall.Signal) {
 
 // waitExit waits for the process to end, and for the last of its output,
 // and returns how it ended.
-func (s *server) waitExit(t *testing.T) *os.ProcessState {
+func (s *process) waitExit(t *testing.T) *os.ProcessState {
 	t.Helper()
 	state := s.waitProcessExit(t)
 	select {
@@ -182,7 +195,7 @@ func (s *server) waitExit(t *testing.T) *os.ProcessState {
 
 // waitProcessExit waits for the process itself to end, not for the output
 // a successor it started may still write.
-func (s *server) waitProcessExit(t *testing.T) *os.ProcessState {
+func (s *process) waitProcessExit(t *testing.T) *os.ProcessState {
 	t.Helper()
 	select {
 	case <-s.exited:
@@ -194,7 +207,7 @@ func (s *server) waitProcessExit(t *testing.T) *os.ProcessState {
 }
 
 // waitLog waits until the output holds at least n lines containing text.
-func (s *server) waitLog(t *testing.T, text string, n int) {
+func (s *process) waitLog(t *testing.T, text string, n int) {
 	t.Helper()
 	if err := s.out.waitFor(text, n, s.outputDone, logTimeout); err != nil {
 		t.Fatalf("%s: %v\noutput:\n%s", s.name, err, s.out)
@@ -221,7 +234,7 @@ func (s *server) waitRefused(t *testing.T, within time.Duration) {
 }
 
 // assertExitedWith checks a normal exit with the given status code.
-func assertExitedWith(t *testing.T, s *server, state *os.ProcessState, code int) {
+func (s *process) assertExitedWith(t *testing.T, state *os.ProcessState, code int) {
 	t.Helper()
 	ws := state.Sys().(syscall.WaitStatus)
 	if !ws.Exited() || ws.ExitStatus() != code {
@@ -231,7 +244,7 @@ func assertExitedWith(t *testing.T, s *server, state *os.ProcessState, code int)
 
 // assertKilledBy checks that the process died of sig, the way Go's default
 // action for an uncaught SIGINT or SIGTERM ends it (ExitCode() is then -1).
-func assertKilledBy(t *testing.T, s *server, state *os.ProcessState, sig syscall.Signal) {
+func (s *process) assertKilledBy(t *testing.T, state *os.ProcessState, sig syscall.Signal) {
 	t.Helper()
 	ws := state.Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != sig {

@@ -49,11 +49,11 @@ func TestInFlightRequest(t *testing.T) {
 
 				if name == "01-basic" {
 					assertFailed(t, r, cut)
-					assertKilledBy(t, s, state, sig)
+					s.assertKilledBy(t, state, sig)
 					return
 				}
 				assertWelcome(t, r)
-				assertExitedWith(t, s, state, 0)
+				s.assertExitedWith(t, state, 0)
 				for _, line := range []string{"Shutdown Server ...", "Server exiting"} {
 					if len(s.out.lines(line)) != 1 {
 						t.Errorf("want one log line %q\noutput:\n%s", line, s.out)
@@ -83,7 +83,7 @@ func TestNewConnectionRefusedDuringDrain(t *testing.T) {
 			}
 			assertFailed(t, send(http.MethodGet, s.url("/")), refused)
 			assertWelcome(t, receive(t, pending))
-			assertExitedWith(t, s, s.waitExit(t), 0)
+			s.assertExitedWith(t, s.waitExit(t), 0)
 		})
 	}
 }
@@ -105,7 +105,7 @@ func TestShutdownTimeout(t *testing.T) {
 			state := s.waitExit(t)
 			took := time.Since(signalled)
 
-			assertExitedWith(t, s, state, 1)
+			s.assertExitedWith(t, state, 1)
 			assertFailed(t, receive(t, pending), cut)
 			if len(s.out.lines("Server Shutdown: context deadline exceeded")) != 1 {
 				t.Errorf("want the timeout logged as %q\noutput:\n%s", "Server Shutdown: context deadline exceeded", s.out)
@@ -137,7 +137,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 				s.signal(t, second)
 				// exitTimeout (30 s) is well inside the 60 s drain, so an exit
 				// in time can only be the forced one.
-				assertKilledBy(t, s, s.waitExit(t), second)
+				s.assertKilledBy(t, s.waitExit(t), second)
 				assertFailed(t, receive(t, pending), cut)
 			})
 		}
@@ -153,7 +153,7 @@ func TestIdleShutdown(t *testing.T) {
 				t.Parallel()
 				s := startServer(t, name, "-timeout", "60s")
 				s.signal(t, sig)
-				assertExitedWith(t, s, s.waitExit(t), 0)
+				s.assertExitedWith(t, s.waitExit(t), 0)
 			})
 		}
 	}
@@ -169,7 +169,7 @@ func TestSIGKILL(t *testing.T) {
 			t.Parallel()
 			s, pending := startInFlight(t, name, timing(name, 20*time.Second, 20*time.Second)...)
 			s.signal(t, syscall.SIGKILL)
-			assertKilledBy(t, s, s.waitExit(t), syscall.SIGKILL)
+			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
 			assertFailed(t, receive(t, pending), cut)
 			if strings.Contains(s.out.String(), "Shutdown Server") {
 				t.Errorf("SIGKILL must not reach the shutdown code\noutput:\n%s", s.out)

@@ -53,7 +53,7 @@ func TestJobsDrainedBeforeExit(t *testing.T) {
 	s.waitRefused(t, 2*time.Second)
 	assertFailed(t, send(http.MethodPost, s.url("/jobs")), refused)
 
-	assertExitedWith(t, s, s.waitExit(t), 0)
+	s.assertExitedWith(t, s.waitExit(t), 0)
 	for _, id := range ids {
 		if got := fates(s, []int{id})[id]; len(got) != 1 || !strings.HasSuffix(got[0], "done") {
 			t.Errorf("job %d: want exactly one %q line, got %q", id, fmt.Sprintf("job %d done", id), got)
@@ -79,7 +79,7 @@ func TestJobsAbandonedAtDeadline(t *testing.T) {
 	s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 	s.signal(t, syscall.SIGTERM)
 
-	assertExitedWith(t, s, s.waitExit(t), 1)
+	s.assertExitedWith(t, s.waitExit(t), 1)
 	got := fates(s, ids)
 	abandoned := 0
 	for _, id := range ids {
@@ -126,7 +126,7 @@ func TestSIGKILLLosesQueuedJobs(t *testing.T) {
 	ids := []int{postJob(t, s), postJob(t, s)}
 	s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 	s.signal(t, syscall.SIGKILL)
-	assertKilledBy(t, s, s.waitExit(t), syscall.SIGKILL)
+	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
 	if got := fates(s, ids); len(got) != 0 {
 		t.Errorf("a killed process reports no job's fate, got %v", got)
 	}

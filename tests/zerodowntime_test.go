@@ -157,7 +157,7 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 
 	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
 	u.signal(t, syscall.SIGHUP)
-	assertExitedWith(t, u.server, u.waitProcessExit(t), 0)
+	u.assertExitedWith(t, u.waitProcessExit(t), 0)
 	t.Logf("old process exited at %s", time.Now().Format("15:04:05.000"))
 	newPID := u.servingPID(t)
 	if newPID == oldPID {
@@ -209,7 +209,7 @@ func TestZeroDowntimeBrokenUpgrade(t *testing.T) {
 		t.Errorf("want the broken build's own complaint in the log\noutput:\n%s", u.out)
 	}
 	u.signal(t, syscall.SIGTERM)
-	assertExitedWith(t, u.server, u.waitExit(t), 0)
+	u.assertExitedWith(t, u.waitExit(t), 0)
 }
 
 // A SIGHUP while an upgrade is still starting the new build is refused,
@@ -232,7 +232,7 @@ func TestZeroDowntimeSecondSIGHUPRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	assertExitedWith(t, u.server, u.waitProcessExit(t), 0)
+	u.assertExitedWith(t, u.waitProcessExit(t), 0)
 	newPID := u.servingPID(t)
 	if got := get(http.DefaultClient, u.url("/")); got.pid != strconv.Itoa(newPID) || newPID == oldPID || got.version != newVersion {
 		t.Errorf("after the upgrade want a new pid %d version %s, got %+v", newPID, newVersion, got)
