@@ -68,6 +68,12 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// hey, the load tool: a tool of the module, built once, without -race
+	// (it is the client, not what is under test).
+	if err := goBuild([]string{"build", "-o", filepath.Join(binDir, "hey"), "github.com/rakyll/hey"}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	code := m.Run()
 	if left := runningExamples(); len(left) > 0 {
