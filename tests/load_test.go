@@ -85,13 +85,16 @@ func TestUnderLoad(t *testing.T) {
 	for _, name := range examples {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := startServer(t, name, timing(name, 300*time.Millisecond, 20*time.Second)...)
+			s := startServer(t, name, timing(name, 500*time.Millisecond, 20*time.Second)...)
 			// hey runs a fixed time, then stops by itself: it never outlives
 			// the test. -q caps each client's rate once the server is gone
 			// and every request is refused at once.
 			hey := exec.Command(filepath.Join(binDir, "hey"), "-c", strconv.Itoa(clients), "-q", "10", "-z", "4s", s.url("/"))
 			heyRun := startProcess(t, hey)
-			// Every client has a request inside the handler: signal now.
+			// Signal once every client's first request is inside the
+			// handler. Not later: Go's client (and so hey) silently retries
+			// a GET whose reused keep-alive connection died before the
+			// answer, and the retry is refused: a cut would count as refused.
 			s.waitLog(t, "GET / started", clients)
 			s.signal(t, syscall.SIGTERM)
 			state := s.waitExit(t)
@@ -112,9 +115,10 @@ func TestUnderLoad(t *testing.T) {
 					t.Errorf("want no %s request, got %d (e.g. %s)", class, n, report.examples[class])
 				}
 			}
+			// Every request that reached the handler was answered, in full.
 			served := report.statuses[200]
-			if len(report.statuses) != 1 || served < clients {
-				t.Errorf("want only 200s, at least %d (the requests in flight), got %v", clients, report.statuses)
+			if started := len(s.out.lines("GET / started")); len(report.statuses) != 1 || served != started {
+				t.Errorf("want a 200 for each of the %d requests the server started, got %v", started, report.statuses)
 			}
 			if want := served * len("Welcome Gin Server"); report.bytes != want {
 				t.Errorf("want %d bytes of %q bodies, got %d", want, "Welcome Gin Server", report.bytes)
