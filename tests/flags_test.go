@@ -48,3 +48,14 @@ func TestBusyPort(t *testing.T) {
 		})
 	}
 }
+
+// 03-workers cannot run without a worker: it says so in one line and exits 1.
+func TestNoWorkers(t *testing.T) {
+	t.Parallel()
+	trackSources(t)
+	s := launch(t, filepath.Join(binDir, "03-workers"), freePort(t), "-workers", "0")
+	s.assertExitedWith(t, s.waitExit(t), 1)
+	if out := s.out.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "-workers must be at least 1") {
+		t.Errorf("want one line about -workers, got %q", out)
+	}
+}
