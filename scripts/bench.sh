@@ -18,7 +18,7 @@
 
 set -euo pipefail
 
-# shellcheck source=scripts/load.sh
+# shellcheck source-path=SCRIPTDIR source=load.sh
 source "$(dirname "${BASH_SOURCE[0]}")/load.sh"
 
 BENCH_PROGRAMS=(02-graceful 03-workers)

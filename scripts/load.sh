@@ -15,7 +15,7 @@
 
 set -euo pipefail
 
-# shellcheck source=scripts/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_PROGRAMS=(01-basic 02-graceful 03-workers)
