@@ -2,7 +2,8 @@
 # Helpers shared by demo.sh and load.sh. Source it; it only defines things.
 #
 # Every server goes through start_server, which records its PID, so that
-# stop_servers (run from the scripts' EXIT trap) can end each one by PID.
+# stop_servers (run from the scripts' EXIT trap) can end each one by PID;
+# a successor that a server starts itself is found through watch_successors.
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVER_PIDS=()
@@ -42,12 +43,25 @@ require_free_port() {
 # build_examples DIR NAME... builds each example into DIR/NAME. We run the
 # binaries rather than `go run`: a signal sent to `go run` reaches the go
 # tool, which dies and leaves the real server running, unsignalled.
+#
+# The go tool's own temporary folder goes in DIR too (GOTMPDIR): a Ctrl+C
+# mid-build leaves it behind, and DIR is the scripts' to remove.
 build_examples() {
   local dir=$1 name
   shift
+  mkdir -p "$dir"
   for name in "$@"; do
-    (cd "$REPO_ROOT" && go build -o "$dir/$name" "./$name") || die "could not build ./$name"
+    (cd "$REPO_ROOT" && GOTMPDIR=$dir go build -o "$dir/$name" "./$name") || die "could not build ./$name"
   done
+}
+
+# build_version OUT NAME VERSION builds ./NAME into OUT with its version
+# variable (main.version) set to VERSION, as 04-zero-downtime reports it.
+build_version() {
+  local out=$1 name=$2 version=$3
+  mkdir -p "$(dirname "$out")"
+  (cd "$REPO_ROOT" && GOTMPDIR=$(dirname "$out") go build -ldflags "-X main.version=$version" -o "$out" "./$name") ||
+    die "could not build ./$name ($version)"
 }
 
 # start_server LOG COMMAND... starts a server in the background, its output
@@ -146,11 +160,81 @@ wait_port_closed() {
   die "port $port still accepts connections after $seconds s"
 }
 
-# stop_servers kills, by PID, every server this script started and is still running.
+# A server that upgrades itself in place (04-zero-downtime, on SIGHUP)
+# starts its successor as its own child. The successor outlives it
+# (reparented: it is not this script's child) and start_server never saw
+# it. watch_successors PGID PIDFILE records where to find it: the PID file,
+# which the serving process rewrites once it is ready, and the process group
+# of the first server (its PID: start_server runs under set -m), which every
+# successor inherits and which also catches one that has not written its PID
+# yet. stop_servers ends both; unwatch_successors once they are known gone.
+SUCCESSOR_GROUPS=()
+SUCCESSOR_PIDFILES=()
+
+watch_successors() {
+  SUCCESSOR_GROUPS+=("$1")
+  SUCCESSOR_PIDFILES+=("$2")
+}
+
+unwatch_successors() {
+  SUCCESSOR_GROUPS=()
+  SUCCESSOR_PIDFILES=()
+}
+
+# read_pidfile FILE sets REPLY to the PID in FILE, or empty when there is
+# none (yet). The file may lack a final newline.
+read_pidfile() {
+  REPLY=''
+  [[ -r $1 ]] || return 0
+  read -r REPLY <"$1" 2>/dev/null || true
+  [[ $REPLY =~ ^[0-9]+$ ]] || REPLY=''
+}
+
+# pid_running PID succeeds while PID is a live process. kill -0 alone also
+# succeeds for a zombie, and a successor's zombie may stay one for good
+# where PID 1 does not reap orphans (in some containers).
+pid_running() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ -r /proc/$1/stat ]] || return 0
+  read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+  [[ ${stat##*') '} != Z* ]]
+}
+
+# wait_pid_gone PID SECONDS waits until PID is no longer running, for a
+# process that is not our child (wait cannot be used); it fails if SECONDS
+# pass first.
+wait_pid_gone() {
+  local pid=$1 seconds=$2 tries
+  for ((tries = 0; tries < seconds * 20; tries++)); do
+    pid_running "$pid" || return 0
+    sleep 0.05
+  done
+  ! pid_running "$pid"
+}
+
+# stop_servers kills, by PID, every server this script started and is still
+# running, and every successor it watches (see watch_successors).
+# A successor is not our child, so wait cannot tell when it is gone: poll,
+# briefly, so that nothing is left running once the script has exited.
 stop_servers() {
-  local pid
+  local pid file successors=()
+  for file in "${SUCCESSOR_PIDFILES[@]}"; do
+    read_pidfile "$file"
+    [[ -z $REPLY ]] || successors+=("$REPLY")
+  done
+  for pid in "${successors[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${SUCCESSOR_GROUPS[@]}"; do
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
   for pid in "${SERVER_PIDS[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
   done
+  for pid in "${successors[@]}"; do
+    wait_pid_gone "$pid" 2 || true
+  done
   SERVER_PIDS=()
+  unwatch_successors
 }
