@@ -49,7 +49,7 @@ EOF
 # the mean of the two middle values).
 median_of() {
   local sorted=()
-  mapfile -t sorted < <(printf '%s\n' "$@" | sort -n)
+  read -ra sorted <<<"$(printf '%s\n' "$@" | sort -n | tr '\n' ' ')"
   local n=${#sorted[@]} mid=$((${#sorted[@]} / 2)) median
   if ((n % 2)); then
     median=${sorted[mid]}
@@ -69,7 +69,7 @@ ms() {
 # ms_cell US... prints "median ms (min–max)" for a table cell.
 ms_cell() {
   local median min max
-  read -r median min max < <(median_of "$@")
+  read -r median min max <<<"$(median_of "$@")"
   echo "$(ms "$median") ms ($(ms "$min")–$(ms "$max"))"
 }
 
@@ -129,7 +129,7 @@ measure_drain() {
       *) GUARD_PID="" && die "$name: hey or the server still running 15 s after SIGTERM" ;;
     esac
   done
-  kill "$GUARD_PID" 2>/dev/null || true
+  kill -KILL "$GUARD_PID" 2>/dev/null || true # see wait_exit
   wait "$GUARD_PID" 2>/dev/null || true
   GUARD_PID=""
   forget_server "$pid"
@@ -225,7 +225,7 @@ main() {
       cell=""
       for key in cut refused served; do
         # shellcheck disable=SC2086
-        read -r median _ < <(median_of ${samples[$name:$key$c]})
+        read -r median _ <<<"$(median_of ${samples[$name:$key$c]})"
         cell+="${cell:+ / }$median"
       done
       row+=" $cell |"

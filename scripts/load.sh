@@ -110,6 +110,10 @@ load_prepare() {
 # load_cleanup ends, by PID, whatever is still running, and removes the
 # temp dir. The scripts run it from their EXIT trap.
 load_cleanup() {
+  # A child that bash has just forked (say for `sleep`) runs our traps until
+  # it execs; if a signal lands in that instant, it would clean up too, and
+  # kill hey or delete the temp dir under our feet. Only the script cleans up.
+  [[ $BASHPID == "$$" ]] || return 0
   local pid killed=("${SERVER_PIDS[@]}" "$HEY_PID" "$GUARD_PID")
   trap '' INT TERM # a second Ctrl+C must not cut the cleanup short
   # Quietly: bash would print a "Killed" line for each process it reaps.
@@ -177,7 +181,9 @@ wait_exit() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || WAIT_RC=$?
   else
-    kill "$GUARD_PID" 2>/dev/null || true
+    # SIGKILL, not SIGTERM: the guard may not have become `sleep` yet, and
+    # until then it is a copy of this script, which traps SIGTERM.
+    kill -KILL "$GUARD_PID" 2>/dev/null || true
     wait "$GUARD_PID" 2>/dev/null || true
   fi
   GUARD_PID=""
@@ -322,6 +328,9 @@ classify_hey() {
 # One load run
 # ---------------------------------------------------------------------------
 
+# (This file avoids `< <(...)`: bash 5.2 may reap such a process late and
+# print "wait_for: No record of process"; `<<<"$(...)"` has no such issue.)
+#
 # RESULT holds the last run of each program, keyed "PROGRAM:KEY":
 #   codes (space-separated), status_CODE, served, refused, cut, timeout,
 #   other, other_texts (one per line), signal_at_us, exit, exit_rc,
@@ -382,7 +391,7 @@ run_load() {
       other_text) RESULT[$name:other_texts]+="$rest"$'\n' ;;
       *) RESULT[$name:$key]=$rest ;;
     esac
-  done < <(classify_hey "$out")
+  done <<<"$(classify_hey "$out")"
   RESULT[$name:served]=$served
 }
 
@@ -406,9 +415,9 @@ print_row() {
 print_table() {
   local name code key codes=() row=()
   # The status codes any program received, in order.
-  mapfile -t codes < <(for name in "$@"; do
+  read -ra codes <<<"$(for name in "$@"; do
     for code in ${RESULT[$name:codes]}; do echo "$code"; done
-  done | sort -nu)
+  done | sort -nu | tr '\n' ' ')"
 
   print_row "" "$@"
   for code in "${codes[@]}"; do
@@ -468,7 +477,7 @@ lesson_mismatches() {
 # ---------------------------------------------------------------------------
 
 main() {
-  local conc=50 duration="" fast=0 delay name programs=() mismatches=()
+  local conc=50 duration="" fast=0 delay name programs=() mismatches line
   while (($# > 0)); do
     case $1 in
       -h | --help) usage; exit 0 ;;
@@ -534,11 +543,11 @@ main() {
   echo "refused: connection refused, the listener was closed (the client may retry)"
   echo "cut:     accepted, then dropped (EOF, connection reset, broken pipe)"
 
-  mapfile -t mismatches < <(lesson_mismatches "${programs[@]}")
-  if ((${#mismatches[@]} > 0)); then
+  mismatches=$(lesson_mismatches "${programs[@]}")
+  if [[ -n $mismatches ]]; then
     echo
     echo "These results contradict the lesson:"
-    printf '  %s\n' "${mismatches[@]}"
+    while IFS= read -r line; do echo "  $line"; done <<<"$mismatches"
     exit 1
   fi
   echo
