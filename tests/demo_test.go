@@ -32,6 +32,12 @@ var demoRows = [][3]string{
 	{"03-workers", "job4", "job 4 done"},
 	{"03-workers", "late-job", "curl: (7) connection refused"},
 	{"03-workers", "server", "exit 0 (Server exiting)"},
+	{"04-zero-downtime", "requests", "0 failed, all answered 200"},
+	{"04-zero-downtime", "v1", "answers from v1, the old PID"},
+	{"04-zero-downtime", "v2", "answers from v2, the new PID"},
+	{"04-zero-downtime", "clients", "each saw v1, then v2"},
+	{"04-zero-downtime", "old", "exit 0 (Server exiting)"},
+	{"04-zero-downtime", "new", "exited on SIGTERM (Server exiting)"},
 }
 
 // startDemo runs scripts/demo.sh unattended (no terminal on stdin) on a
@@ -76,11 +82,11 @@ func TestDemo(t *testing.T) {
 	if !slices.Equal(rows, demoRows) {
 		t.Errorf("verdict rows:\n got %q\nwant %q\noutput:\n%s", rows, demoRows, demo.out)
 	}
-	if len(demo.out.lines("RESULT: PASS 18/18 outcomes matched the lesson")) != 1 {
+	if len(demo.out.lines("RESULT: PASS 24/24 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 3 {
-		t.Errorf("want 3 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 4 {
+		t.Errorf("want 4 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
 }
@@ -93,7 +99,7 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	t.Parallel()
 	demo, port, tmp := startDemo(t, "--fast", "--no-pause")
-	demo.waitLog(t, "== Step 2 of 3", 1)
+	demo.waitLog(t, "== Step 2 of 4", 1)
 	demo.waitLog(t, "GET / started", 4) // step 1's three and one of step 2's: a server is up
 	// A terminal's Ctrl+C signals the whole foreground process group.
 	if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
