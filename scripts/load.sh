@@ -103,7 +103,9 @@ load_prepare() {
   shift
   LOAD_DIR=$dir
   HEY=$dir/hey
-  (cd "$REPO_ROOT" && go build -o "$HEY" github.com/rakyll/hey) || die "could not build hey"
+  mkdir -p "$dir"
+  # GOTMPDIR: go's own temp folder goes in DIR too, as in build_examples.
+  (cd "$REPO_ROOT" && GOTMPDIR=$dir go build -o "$HEY" github.com/rakyll/hey) || die "could not build hey"
   build_examples "$dir" "$@"
 }
 
