@@ -147,6 +147,9 @@ forget_helper() {
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
   local status=$? pid file pids=("${SERVER_PIDS[@]}" "${HELPER_PIDS[@]}")
+  # A child that bash has just forked runs our traps until it execs; if a
+  # signal lands in that instant, it must not clean up under our feet.
+  [[ $BASHPID == "$$" ]] || return "$status"
   trap - EXIT INT TERM
   set +e
   for pid in "${SERVER_PIDS[@]}"; do
