@@ -73,7 +73,8 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	}
 	defer upg.Stop()
 
-	go upgradeOnSIGHUP(upg, hup)
+	var stopping atomic.Bool
+	go upgradeOnSIGHUP(upg, hup, &stopping)
 
 	// The parent's socket if there is one, else a new one on addr.
 	ln, err := upg.Listen("tcp", addr)
@@ -99,6 +100,9 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	var conns sync.WaitGroup
 	srv := &http.Server{
 		Handler: router,
+		// A client that connects but sends nothing would hold up the
+		// hand-over below until the budget runs out: give it half.
+		ReadHeaderTimeout: timeout / 2,
 		ConnState: func(_ net.Conn, state http.ConnState) {
 			switch state {
 			case http.StateNew:
@@ -137,11 +141,13 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	stop()
 	log.Println(reason)
 
-	// tableflip keeps a copy of the listening socket to pass on. Stop closes
-	// it (after an upgrade it is closed already) and refuses any further
-	// upgrade; while a copy stays open, the kernel keeps accepting
-	// connections that no one would serve.
+	// tableflip keeps a copy of the listening socket to pass on. Stop refuses
+	// any further upgrade and has tableflip close that copy (after an upgrade
+	// it is closed already); Exit tells when it has. While a copy stays open,
+	// the kernel keeps accepting connections that no one would serve.
+	stopping.Store(true)
 	upg.Stop()
+	<-upg.Exit()
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -191,24 +197,33 @@ func finishAccepted(ctx context.Context, srv *http.Server, ln net.Listener, serv
 	}
 }
 
-// upgradeOnSIGHUP runs one upgrade per SIGHUP, and refuses a SIGHUP that
-// comes while an upgrade is still starting the new process.
-func upgradeOnSIGHUP(upg *tableflip.Upgrader, hup <-chan os.Signal) {
+// upgradeOnSIGHUP runs one upgrade per SIGHUP. It refuses a SIGHUP that
+// comes while an upgrade is still starting the new process, or once this
+// process is stopping.
+func upgradeOnSIGHUP(upg *tableflip.Upgrader, hup <-chan os.Signal, stopping *atomic.Bool) {
 	var upgrading atomic.Bool
 	for range hup {
-		if !upgrading.CompareAndSwap(false, true) {
-			log.Println("SIGHUP refused: an upgrade is already in progress or done")
-			continue
+		switch {
+		case stopping.Load():
+			log.Println("SIGHUP refused: this process is stopping")
+		case !upgrading.CompareAndSwap(false, true):
+			log.Println("SIGHUP refused: an upgrade is already in progress")
+		default:
+			log.Println("SIGHUP: upgrading, starting the new binary ...")
+			go func() {
+				// Upgrade starts the binary at this process's path and waits
+				// until it is ready, or fails. On failure nothing changes:
+				// this process keeps its socket, keeps serving, and may try
+				// again.
+				if err := upg.Upgrade(); err != nil {
+					if stopping.Load() {
+						log.Printf("Upgrade cancelled, this process is stopping: %v", err)
+						return
+					}
+					log.Printf("Upgrade failed, still serving: %v", err)
+					upgrading.Store(false)
+				}
+			}()
 		}
-		log.Println("SIGHUP: upgrading, starting the new binary ...")
-		go func() {
-			// Upgrade starts the binary at this process's path and waits
-			// until it is ready, or fails. On failure nothing changes: this
-			// process keeps its socket and keeps serving, and may try again.
-			if err := upg.Upgrade(); err != nil {
-				log.Printf("Upgrade failed, still serving: %v", err)
-				upgrading.Store(false)
-			}
-		}()
 	}
 }

@@ -1,7 +1,10 @@
 package tests
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +15,9 @@ import (
 	"testing"
 	"time"
 )
+
+// boundedClient is http.DefaultClient with a time limit.
+var boundedClient = &http.Client{Timeout: clientTimeout}
 
 // The builds 04-zero-downtime is upgraded between: TestMain builds the
 // example as it is (version "dev") and again with -X main.version=v2.
@@ -158,7 +164,6 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
 	u.signal(t, syscall.SIGHUP)
 	u.assertExitedWith(t, u.waitProcessExit(t), 0)
-	t.Logf("old process exited at %s", time.Now().Format("15:04:05.000"))
 	newPID := u.servingPID(t)
 	if newPID == oldPID {
 		t.Fatalf("the PID file still names the old process %d", oldPID)
@@ -177,7 +182,7 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 	if len(byPID) != 2 || byPID[want[0]] == 0 || byPID[want[1]] == 0 {
 		t.Errorf("want answers from exactly %q, got %v", want, byPID)
 	}
-	if got := get(http.DefaultClient, u.url("/")); got.pid != strconv.Itoa(newPID) || got.version != newVersion {
+	if got := get(boundedClient, u.url("/")); got.pid != strconv.Itoa(newPID) || got.version != newVersion {
 		t.Errorf("after the upgrade want pid %d version %s, got %+v", newPID, newVersion, got)
 	}
 	u.stopSuccessor(t, newPID)
@@ -234,11 +239,55 @@ func TestZeroDowntimeSecondSIGHUPRefused(t *testing.T) {
 
 	u.assertExitedWith(t, u.waitProcessExit(t), 0)
 	newPID := u.servingPID(t)
-	if got := get(http.DefaultClient, u.url("/")); got.pid != strconv.Itoa(newPID) || newPID == oldPID || got.version != newVersion {
+	if got := get(boundedClient, u.url("/")); got.pid != strconv.Itoa(newPID) || newPID == oldPID || got.version != newVersion {
 		t.Errorf("after the upgrade want a new pid %d version %s, got %+v", newPID, newVersion, got)
 	}
 	if n := len(u.out.lines("SIGHUP: upgrading")); n != 1 {
 		t.Errorf("want exactly one upgrade started, got %d\noutput:\n%s", n, u.out)
 	}
 	u.stopSuccessor(t, newPID)
+}
+
+// The old process answers every connection it accepted, even a request
+// sent after the new process took over: net/http's Shutdown alone would
+// close that connection unanswered. A connection that never sends a
+// request holds up the old process's exit for at most half its -timeout.
+func TestZeroDowntimeAcceptedConnections(t *testing.T) {
+	t.Parallel()
+	u := startUpgradable(t)
+	silent := dial(t, u.addr) // connects, never sends a thing
+	defer silent.Close()
+	late := dial(t, u.addr) // sends its request once the upgrade is done
+	defer late.Close()
+
+	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
+	u.signal(t, syscall.SIGHUP)
+	u.waitLog(t, "Upgrade done", 1)
+	if _, err := fmt.Fprintf(late, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", u.addr); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(late), nil)
+	if err != nil {
+		t.Fatalf("the request sent after the upgrade on an accepted connection: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "Welcome Gin Server" {
+		t.Fatalf("want 200 %q, got %d %q (%v)", "Welcome Gin Server", resp.StatusCode, body, err)
+	}
+
+	u.assertExitedWith(t, u.waitProcessExit(t), 0)
+	u.stopSuccessor(t, u.servingPID(t))
+}
+
+// dial opens a TCP connection that gives up after clientTimeout.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, clientTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetDeadline(time.Now().Add(clientTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
