@@ -19,8 +19,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"os"
 	"os/signal"
 	"sync"
 	"sync/atomic"
@@ -40,7 +42,11 @@ func main() {
 	queueSize := flag.Int("queue", 10, "how many jobs may wait for a worker")
 	flag.Parse()
 	if *workers < 1 || *queueSize < 0 {
-		log.Fatal("-workers must be at least 1 and -queue at least 0")
+		// A value the flag package accepts but this program cannot use:
+		// report it the way the flag package reports a bad flag.
+		fmt.Fprintln(flag.CommandLine.Output(), "-workers must be at least 1 and -queue at least 0")
+		flag.Usage()
+		os.Exit(2)
 	}
 
 	// run returns instead of calling log.Fatal itself, so its deferred
@@ -64,13 +70,13 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 		pool.Go(func() {
 			// A worker leaves this loop only when the queue is closed and
 			// empty, so every accepted job reaches one of the two lines.
-			for id := range queue.jobs {
-				if err := runJob(jobCtx, id, work); err != nil {
+			for j := range queue.jobs {
+				if err := runJob(jobCtx, j, work); err != nil {
 					abandoned.Add(1)
-					log.Printf("job %d abandoned: %v", id, err)
+					log.Printf("job %d abandoned: %v", j.id, err)
 					continue
 				}
-				log.Printf("job %d done", id)
+				log.Printf("job %d done", j.id)
 			}
 		})
 	}
@@ -84,9 +90,18 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 	router.POST("/jobs", func(c *gin.Context) {
+		// The body says what to do. A slow client may still be sending it
+		// when the signal lands: this handler is then in flight, and the
+		// shutdown must let it queue the job (see step 1 below).
+		log.Println("POST /jobs started, reading the job")
+		payload, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "reading the job: " + err.Error()})
+			return
+		}
 		// Never block a handler on a full queue: refuse at once, and let
 		// the client retry later.
-		id, err := queue.add()
+		id, err := queue.add(payload)
 		if err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"error": err.Error()})
 			return
@@ -131,20 +146,23 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	// for the workers. When it runs out, jobs still running are cancelled.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	context.AfterFunc(shutdownCtx, func() {
+	stopAbandoning := context.AfterFunc(shutdownCtx, func() {
 		abandonJobs(fmt.Errorf("shutdown budget of %s used up", timeout))
 	})
+	defer stopAbandoning()
 
-	// Step 1, HTTP first: once Shutdown returns, no handler is running, so
-	// nothing can queue a job any more. See 02-graceful for what a timed-out
-	// Shutdown does and does not do.
+	// Step 1, HTTP first: once Shutdown returns nil, no handler is running,
+	// so nothing can queue a job any more; a POST still reading its job at
+	// the signal has queued it. See 02-graceful for what a timed-out
+	// Shutdown does and does not do (its handlers may still run).
 	httpErr := srv.Shutdown(shutdownCtx)
 	if httpErr != nil {
 		log.Printf("Server Shutdown: %v", httpErr)
 	}
 
 	// Step 2, then the queue: closing it tells the workers that no job will
-	// come after the ones already waiting, and a late POST gets a 503.
+	// come after the ones already waiting. (A handler still running after a
+	// timed-out Shutdown gets a 503 instead of queueing.)
 	queue.close()
 	log.Println("Waiting for workers to finish the queued jobs ...")
 
@@ -161,13 +179,19 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	return nil
 }
 
+// job is one accepted POST /jobs.
+type job struct {
+	id      int64
+	payload []byte // what to do
+}
+
 // runJob stands in for real work (sending an e-mail, charging a card): it
 // takes work to finish, unless ctx is cancelled first.
-func runJob(ctx context.Context, id int64, work time.Duration) error {
+func runJob(ctx context.Context, j job, work time.Duration) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("never started: %w", context.Cause(ctx))
 	}
-	log.Printf("job %d started", id)
+	log.Printf("job %d started (%d bytes of payload)", j.id, len(j.payload))
 	select {
 	case <-time.After(work):
 		return nil
@@ -183,21 +207,21 @@ type jobQueue struct {
 	mu     sync.Mutex
 	closed bool
 	lastID int64
-	jobs   chan int64
+	jobs   chan job
 }
 
 func newJobQueue(size int) *jobQueue {
-	return &jobQueue{jobs: make(chan int64, size)}
+	return &jobQueue{jobs: make(chan job, size)}
 }
 
-func (q *jobQueue) add() (int64, error) {
+func (q *jobQueue) add(payload []byte) (int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return 0, errors.New("shutting down, not accepting jobs")
 	}
 	select {
-	case q.jobs <- q.lastID + 1:
+	case q.jobs <- job{id: q.lastID + 1, payload: payload}:
 		q.lastID++
 		return q.lastID, nil
 	default:

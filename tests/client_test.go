@@ -111,3 +111,16 @@ func assertFailed(t *testing.T, r response, want errorClass) {
 		t.Fatalf("want a %s request, got %s: %v", want, got, r.err)
 	}
 }
+
+// dial opens a TCP connection that gives up after clientTimeout.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, clientTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetDeadline(time.Now().Add(clientTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}

@@ -26,7 +26,7 @@ func TestBadFlag(t *testing.T) {
 }
 
 // A busy port ends the program at once with one line saying why, also in
-// 02 and 03, where the listener runs in a goroutine.
+// 02, 03 and 04, where the listener runs in a goroutine.
 func TestBusyPort(t *testing.T) {
 	t.Parallel()
 	for _, name := range examples {
@@ -49,13 +49,14 @@ func TestBusyPort(t *testing.T) {
 	}
 }
 
-// 03-workers cannot run without a worker: it says so in one line and exits 1.
+// 03-workers cannot run without a worker: it reports the value like a bad
+// flag, the error on the first line, and exits 2.
 func TestNoWorkers(t *testing.T) {
 	t.Parallel()
 	trackSources(t)
 	s := launch(t, filepath.Join(binDir, "03-workers"), freePort(t), "-workers", "0")
-	s.assertExitedWith(t, s.waitExit(t), 1)
-	if out := s.out.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "-workers must be at least 1") {
-		t.Errorf("want one line about -workers, got %q", out)
+	s.assertExitedWith(t, s.waitExit(t), 2)
+	if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -queue at least 0" {
+		t.Errorf("want the error on the first line, got %q", first)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -277,17 +276,4 @@ func TestZeroDowntimeAcceptedConnections(t *testing.T) {
 
 	u.assertExitedWith(t, u.waitProcessExit(t), 0)
 	u.stopSuccessor(t, u.servingPID(t))
-}
-
-// dial opens a TCP connection that gives up after clientTimeout.
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, clientTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.SetDeadline(time.Now().Add(clientTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	return conn
 }
