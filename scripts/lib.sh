@@ -76,16 +76,18 @@ start_server() {
   SERVER_PIDS+=("$SERVER_PID")
 }
 
-# wait_for_port PORT PID LOG waits (10 s at most) until the server accepts
-# connections; if the server exits or never listens, it shows why and dies.
+# wait_for_port PORT PID LOG [STEP_MS] waits (10 s at most) until the server
+# accepts connections, looking every STEP_MS milliseconds (1 to 999, default
+# 100); if the server exits or never listens, it shows why and dies.
 wait_for_port() {
-  local port=$1 pid=$2 log=$3 tries
-  for ((tries = 0; tries < 100; tries++)); do
+  local port=$1 pid=$2 log=$3 step=${4:-100} pause tries
+  printf -v pause '0.%03d' "$step"
+  for ((tries = 0; tries < 10000 / step; tries++)); do
     port_in_use "$port" && return 0
     if ! kill -0 "$pid" 2>/dev/null; then
       die "the server exited before listening on port $port: $(tail -n 1 "$log")"
     fi
-    sleep 0.1
+    sleep "$pause"
   done
   die "the server did not listen on port $port within 10 s"
 }

@@ -8,6 +8,12 @@
 #
 # The lesson: 01-basic cuts the requests it was serving; 02-graceful and
 # 03-workers answer every request they accepted, and only refuse new ones.
+#
+# With --upgrade it compares two ways to put a new version in place under the
+# same load: 02-graceful stopped (SIGTERM) and started again, which refuses
+# clients until the new process listens, and 04-zero-downtime upgraded in
+# place (v2 moved over its binary, then SIGHUP), which refuses none.
+#
 # The script exits non-zero, naming the mismatch, when the numbers disagree.
 #
 # bench.sh sources this file for its functions; main only runs when the file
@@ -19,18 +25,27 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_PROGRAMS=(01-basic 02-graceful 03-workers)
+UPGRADE_PROGRAMS=(02-graceful 04-zero-downtime) # the columns of --upgrade
 
 usage() {
   cat <<EOF
 Usage: ${0##*/} [--fast] [-c N] [-z DURATION] [PROGRAM...]
+       ${0##*/} --upgrade [--fast] [-c N] [-z DURATION]
 
 Runs hey against GET / of each PROGRAM (default: ${ALL_PROGRAMS[*]}),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
+
+With --upgrade, the same load meets a new version put in place mid-run:
+02-graceful is stopped (SIGTERM), and once it has exited a new 02-graceful
+starts on the same port; 04-zero-downtime gets a v2 build moved over its
+binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
+requests (nothing listens in between), 04 none; neither cuts any.
 
   -c N          concurrent clients (hey -c), 1 to 1000; default 50
   -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
                 and 3 times GET /'s delay at least; default 4s, 2s with --fast
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
+  --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
   -h, --help    show this help
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
@@ -132,18 +147,27 @@ load_cleanup() {
   LOAD_DIR=""
 }
 
-# launch_server NAME DELAY PORT starts the example NAME on 127.0.0.1:PORT,
-# waits until it listens, and sets SERVER_PID and SERVER_LOG.
-launch_server() {
+# start_example NAME DELAY PORT [ARG...] starts the example NAME (the binary
+# $LOAD_DIR/NAME) on 127.0.0.1:PORT, GET / taking DELAY, ARGs as more flags,
+# its output in $LOAD_DIR/NAME.log, and sets SERVER_PID and SERVER_LOG. It
+# does not wait for the server to listen.
+start_example() {
   local name=$1 delay=$2 port=$3
+  shift 3
   require_free_port "$port"
   SERVER_LOG=$LOAD_DIR/$name.log
   # `set -m` only while starting it: the server gets its own process group
   # (see start_server), and bash prints no "Terminated" job notices later.
   set -m
-  start_server "$SERVER_LOG" "$LOAD_DIR/$name" -addr "127.0.0.1:$port" -delay "$delay"
+  start_server "$SERVER_LOG" "$LOAD_DIR/$name" -addr "127.0.0.1:$port" -delay "$delay" "$@"
   set +m
-  wait_for_port "$port" "$SERVER_PID" "$SERVER_LOG"
+}
+
+# launch_server NAME DELAY PORT [ARG...] is start_example, then waits until
+# the server listens.
+launch_server() {
+  start_example "$@"
+  wait_for_port "$3" "$SERVER_PID" "$SERVER_LOG"
 }
 
 # launch_hey OUT ARG... starts hey in the background, its report in OUT, and
@@ -335,45 +359,81 @@ classify_hey() {
 #
 # RESULT holds the last run of each program, keyed "PROGRAM:KEY":
 #   codes (space-separated), status_CODE, served, refused, cut, timeout,
-#   other, other_texts (one per line), signal_at_us, exit, exit_rc,
-#   exit_after_us.
+#   other, other_texts (one per line), signal_at_us, signal_at (as text),
+#   exit, exit_rc, exit_after_us, exit_after (as text); --upgrade adds the
+#   keys listed at run_restart.
 declare -A RESULT=()
+
+# One run in progress, set by load_begin: the server's PID and log, when hey
+# started (see stamp) and where its report goes.
+RUN_PID="" RUN_LOG="" RUN_T0=0 RUN_OUT=""
+SIGNAL_US=0 # when signal_in_flight signalled RUN_PID (see stamp)
+
+# load_begin NAME CONCURRENCY DURATION DELAY PORT [ARG...] forgets NAME's
+# last RESULT, starts NAME (GET / taking DELAY, ARGs as more flags) and hey
+# against it for DURATION, and returns in the middle of the run. It sets
+# RUN_PID, RUN_LOG, RUN_T0 and RUN_OUT.
+load_begin() {
+  local name=$1 conc=$2 duration=$3 delay=$4 port=$5 half_us now key
+  shift 5
+  half_us=$(($(duration_us "$duration") / 2))
+  for key in "${!RESULT[@]}"; do
+    [[ $key != "$name:"* ]] || unset "RESULT[$key]"
+  done
+
+  launch_server "$name" "$delay" "$port" "$@"
+  RUN_PID=$SERVER_PID RUN_LOG=$SERVER_LOG RUN_OUT=$LOAD_DIR/$name.hey
+
+  stamp RUN_T0
+  launch_hey "$RUN_OUT" -c "$conc" -z "$duration" "http://127.0.0.1:$port/"
+
+  # Sync on evidence, not on a guess: wait for every client's first request
+  # in the handler, then for the middle of the run.
+  wait_started "$RUN_LOG" "$conc"
+  stamp now
+  sleep_us $((RUN_T0 + half_us - now))
+}
+
+# signal_in_flight NAME SIGNAL CONCURRENCY sends SIGNAL to RUN_PID once the
+# log shows every client's request inside the handler (see
+# wait_all_in_flight), and records when: SIGNAL_US, RESULT[NAME:signal_at*].
+signal_in_flight() {
+  local name=$1 signal=$2 conc=$3
+  wait_all_in_flight "$RUN_LOG" "$conc"
+  stamp SIGNAL_US
+  kill "-$signal" "$RUN_PID"
+  RESULT[$name:signal_at_us]=$((SIGNAL_US - RUN_T0))
+  RESULT[$name:signal_at]=$(us_to_s $((SIGNAL_US - RUN_T0)))s
+}
+
+# wait_old_exit NAME waits (15 s at most: 02/03/04 may take up to their
+# -timeout, 5 s, to drain) until RUN_PID, signalled at SIGNAL_US, has
+# exited, and records how: RESULT[NAME:exit*].
+wait_old_exit() {
+  local name=$1
+  wait_exit "$RUN_PID" 15
+  forget_server "$RUN_PID"
+  RESULT[$name:exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
+  RESULT[$name:exit_rc]=$WAIT_RC
+  RESULT[$name:exit_after_us]=$((WAIT_US - SIGNAL_US))
+  RESULT[$name:exit_after]=$(us_to_s $((WAIT_US - SIGNAL_US)))s
+}
 
 # run_load NAME CONCURRENCY DURATION DELAY PORT starts NAME with GET / taking
 # DELAY, runs hey for DURATION, sends SIGTERM in the middle (when the first
 # round of requests after half of DURATION is all in the handler), and fills
 # RESULT.
 run_load() {
-  local name=$1 conc=$2 duration=$3 delay=$4 port=$5
-  local out=$LOAD_DIR/$name.hey half_us t0 now signal_us key rest code count served=0
-  half_us=$(($(duration_us "$duration") / 2))
-  for key in "${!RESULT[@]}"; do
-    [[ $key != "$name:"* ]] || unset "RESULT[$key]"
-  done
+  local name=$1 conc=$2
+  load_begin "$@"
+  signal_in_flight "$name" TERM "$conc"
+  wait_old_exit "$name"
+  load_end "$name"
+}
 
-  launch_server "$name" "$delay" "$port"
-  local pid=$SERVER_PID log=$SERVER_LOG
-
-  stamp t0
-  launch_hey "$out" -c "$conc" -z "$duration" "http://127.0.0.1:$port/"
-
-  # Sync on evidence, not on a guess: wait for the middle of the run, then
-  # for the log to show every client's request inside the handler.
-  wait_started "$log" "$conc"
-  stamp now
-  sleep_us $((t0 + half_us - now))
-  wait_all_in_flight "$log" "$conc"
-  stamp signal_us
-  kill -TERM "$pid"
-
-  # 02/03 may take up to their -timeout (5 s) to drain; give them 15 s.
-  wait_exit "$pid" 15
-  forget_server "$pid"
-  RESULT[$name:exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
-  RESULT[$name:exit_rc]=$WAIT_RC
-  RESULT[$name:exit_after_us]=$((WAIT_US - signal_us))
-  RESULT[$name:signal_at_us]=$((signal_us - t0))
-
+# load_end NAME waits for hey to finish and reads its report into RESULT.
+load_end() {
+  local name=$1 key rest code count served=0
   # hey stops starting requests at DURATION and waits for those in flight
   # (10 s at most, its -t): it has had plenty of time after 30 s.
   wait_exit "$HEY_PID" 30
@@ -393,22 +453,181 @@ run_load() {
       other_text) RESULT[$name:other_texts]+="$rest"$'\n' ;;
       *) RESULT[$name:$key]=$rest ;;
     esac
-  done <<<"$(classify_hey "$out")"
+  done <<<"$(classify_hey "$RUN_OUT")"
   RESULT[$name:served]=$served
+}
+
+# ---------------------------------------------------------------------------
+# --upgrade: a new version under the same load
+# ---------------------------------------------------------------------------
+
+# run_restart and run_upgrade fill RESULT as run_load does (exit* is about
+# the old process), and add:
+#   signal       the signal and when, as text ("SIGTERM 1.32s")
+#   old_server, new_server   "PID N", or "VERSION, PID N" for 04
+#   new_after    the signal -> the new process accepts connections, as text
+#   after_old    answers the new process gave once the old one had exited
+#   new_exit     how the new process ended (SIGTERM, once hey is done)
+#   new_version, new_pid, pidfile_pid   (04) what the log and PID file say
+
+# run_restart NAME CONCURRENCY DURATION DELAY PORT puts a new NAME in place
+# the classic way: under hey's load, NAME gets SIGTERM in the middle of the
+# run (as in run_load); once it has exited, a new NAME starts on the same
+# port, and hey goes on. Until the new one listens, nothing does.
+run_restart() {
+  local name=$1 conc=$2 delay=$4 port=$5 new now answered
+  load_begin "$@"
+  RESULT[$name:old_server]="PID $RUN_PID"
+  signal_in_flight "$name" TERM "$conc"
+  RESULT[$name:signal]="SIGTERM ${RESULT[$name:signal_at]}"
+  wait_old_exit "$name"
+
+  # The new process gets a log of its own; the old one's stays beside.
+  mv "$RUN_LOG" "$LOAD_DIR/$name.old.log"
+  start_example "$name" "$delay" "$port"
+  new=$SERVER_PID
+  wait_for_port "$port" "$new" "$SERVER_LOG" 5
+  stamp now
+  RESULT[$name:new_server]="PID $new"
+  RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
+
+  load_end "$name"
+  read -r _ answered <<<"$(request_counts "$SERVER_LOG")"
+  RESULT[$name:after_old]=$answered
+  kill -TERM "$new"
+  wait_exit "$new" 15
+  forget_server "$new"
+  RESULT[$name:new_exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
+}
+
+# run_upgrade NAME CONCURRENCY DURATION DELAY PORT upgrades NAME
+# (04-zero-downtime) in place: under hey's load, in the middle of the run,
+# the v2 build $LOAD_DIR/NAME-v2 is moved over the running binary and NAME
+# gets SIGHUP (when run_load would send SIGTERM). It starts v2 as its child
+# on the same socket and, once v2 serves, finishes its requests and exits;
+# hey goes on.
+run_upgrade() {
+  local name=$1 conc=$2 bin=$LOAD_DIR/$1 pidfile=$LOAD_DIR/$1.pid old new version now
+  load_begin "$@" -pidfile "$pidfile"
+  old=$RUN_PID
+  # v2 will be v1's child, not ours: the cleanup finds it through these.
+  watch_successors "$old" "$pidfile"
+  wait_for_log "$RUN_LOG" " serving on .*\\(pid $old\\)" 1 "$old" 10
+  read -r version _ <<<"$(logged_server "$RUN_LOG" "" "$old")"
+  RESULT[$name:old_server]="$version, PID $old"
+
+  # cp onto a running binary fails (text file busy): copy v2 beside it,
+  # then mv it over. v1 keeps running its own file, which no name points to.
+  cp "$bin-v2" "$bin.next"
+  mv -f "$bin.next" "$bin"
+  signal_in_flight "$name" HUP "$conc"
+  RESULT[$name:signal]="SIGHUP ${RESULT[$name:signal_at]}"
+  wait_new_serving "$name" "$RUN_LOG" "$old"
+  stamp now
+  read -r version new <<<"$REPLY"
+  RESULT[$name:new_server]="$version, PID $new"
+  RESULT[$name:new_version]=$version RESULT[$name:new_pid]=$new
+  RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
+  wait_old_exit "$name"
+
+  load_end "$name"
+  RESULT[$name:after_old]=$(answers_after_exit "$RUN_LOG")
+  read_pidfile "$pidfile"
+  RESULT[$name:pidfile_pid]=$REPLY
+
+  # Stop v2 as 02 is stopped. It is not our child: no exit status to wait
+  # for; poll until it is gone, and read how it ended in the log.
+  kill -TERM "$new" 2>/dev/null || true
+  if wait_pid_gone "$new" 15; then
+    if [[ $(grep -c ' Server exiting$' "$RUN_LOG") -ge 2 && $(tail -n 1 "$RUN_LOG") == *' Server exiting' ]]; then
+      RESULT[$name:new_exit]="exit 0 (log)"
+    else
+      RESULT[$name:new_exit]="failed (log)"
+    fi
+  else
+    kill -KILL "$new" 2>/dev/null || true
+    wait_pid_gone "$new" 2 || true
+    RESULT[$name:new_exit]="hung, killed"
+  fi
+  pid_running "$new" || unwatch_successors
+}
+
+# logged_server LOG OTHER_THAN [PID] prints "VERSION PID" from the first
+# "version V serving on ADDR (pid N)" line of LOG whose PID is not
+# OTHER_THAN (and is PID, if given); or "failed TEXT" when an "Upgrade
+# failed" line comes first; or nothing.
+logged_server() {
+  awk -v other="$2" -v want="${3:-}" '
+    / Upgrade failed/ { sub(/^.* Upgrade failed/, "Upgrade failed"); print "failed", $0; exit }
+    / version [^ ]+ serving on .*\(pid [0-9]+\)$/ {
+      pid = $NF; sub(/\)$/, "", pid)
+      if (pid == other || (want != "" && pid != want)) next
+      for (i = 1; i < NF; i++) if ($i == "version") { print $(i + 1), pid; exit }
+    }' "$1"
+}
+
+# wait_new_serving NAME LOG OLD_PID waits (10 s at most) until a process
+# other than OLD_PID logs that it serves, and sets REPLY to "VERSION PID".
+# It dies when the log says the upgrade failed, or after 10 s.
+wait_new_serving() {
+  local name=$1 log=$2 old=$3 tries
+  for ((tries = 0; tries < 1000; tries++)); do
+    REPLY=$(logged_server "$log" "$old")
+    case $REPLY in
+      failed\ *) die "$name: ${REPLY#failed }" ;;
+      ?*) return 0 ;;
+    esac
+    sleep 0.01
+  done
+  die "$name: no new process served within 10 s of SIGHUP"
+}
+
+# answers_after_exit LOG counts the answers ("[GIN]" lines) logged after the
+# first "Server exiting": in 04's log, which v1 and v2 share, the answers v2
+# gave once v1 was gone.
+answers_after_exit() {
+  awk '/ Server exiting$/ { gone = 1; next } gone && /^\[GIN\]/ { n++ } END { print n + 0 }' "$1"
+}
+
+# upgrade_mismatches prints one line per --upgrade result that contradicts
+# the lesson, nothing when all agree.
+upgrade_mismatches() {
+  local name refused
+  # Both: no request cut, only 200s, no timeout, the old process exits 0.
+  lesson_mismatches "${UPGRADE_PROGRAMS[@]}"
+  for name in "${UPGRADE_PROGRAMS[@]}"; do
+    ((${RESULT[$name:after_old]:-0} > 0)) ||
+      echo "$name: the new process answered nothing once the old one had exited"
+    [[ ${RESULT[$name:new_exit]} == "exit 0"* ]] ||
+      echo "$name: the new process ended with '${RESULT[$name:new_exit]}', expected exit 0"
+  done
+  refused=${RESULT[02-graceful:refused]}
+  ((refused > 0)) || echo "02-graceful: no request refused, yet nothing listened between stop and start"
+  name=04-zero-downtime refused=${RESULT[04-zero-downtime:refused]}
+  ((refused == 0)) || echo "$name: $refused request(s) refused, expected 0 (the socket never closes)"
+  [[ ${RESULT[$name:new_version]} == v2 ]] ||
+    echo "$name: the new process is version '${RESULT[$name:new_version]}', expected v2"
+  [[ ${RESULT[$name:pidfile_pid]} == "${RESULT[$name:new_pid]}" ]] ||
+    echo "$name: the PID file names '${RESULT[$name:pidfile_pid]}', not the new process ${RESULT[$name:new_pid]}"
 }
 
 # ---------------------------------------------------------------------------
 # The table and the verdict
 # ---------------------------------------------------------------------------
 
+# The widths of the table's first column and of each program's column, and
+# the rows under the error classes: "LABEL=KEY", the value RESULT[PROG:KEY].
+LABEL_WIDTH=13 COLUMN_WIDTH=13
+TABLE_ROWS=("SIGTERM at=signal_at" "server exit=exit" "exit after=exit_after")
+
 # print_row LABEL VALUE... prints one table line: the label, then one
 # right-aligned column per program.
 print_row() {
   local label=$1 value
   shift
-  printf '%-13s' "$label"
+  printf '%-*s' "$LABEL_WIDTH" "$label"
   for value in "$@"; do
-    printf ' %13s' "$value"
+    printf ' %*s' "$COLUMN_WIDTH" "$value"
   done
   printf '\n'
 }
@@ -432,15 +651,11 @@ print_table() {
     for name in "$@"; do row+=("${RESULT[$name:$key]}"); done
     print_row "$key" "${row[@]}"
   done
-  row=()
-  for name in "$@"; do row+=("$(us_to_s "${RESULT[$name:signal_at_us]}")s"); done
-  print_row "SIGTERM at" "${row[@]}"
-  row=()
-  for name in "$@"; do row+=("${RESULT[$name:exit]}"); done
-  print_row "server exit" "${row[@]}"
-  row=()
-  for name in "$@"; do row+=("$(us_to_s "${RESULT[$name:exit_after_us]}")s"); done
-  print_row "exit after" "${row[@]}"
+  for key in "${TABLE_ROWS[@]}"; do
+    row=()
+    for name in "$@"; do row+=("${RESULT[$name:${key#*=}]}"); done
+    print_row "${key%%=*}" "${row[@]}"
+  done
 
   # Nothing is silently lost: show the text of every "other" error.
   for name in "$@"; do
@@ -479,11 +694,12 @@ lesson_mismatches() {
 # ---------------------------------------------------------------------------
 
 main() {
-  local conc=50 duration="" fast=0 delay name programs=() mismatches line
+  local conc=50 duration="" fast=0 upgrade=0 delay name programs=()
   while (($# > 0)); do
     case $1 in
       -h | --help) usage; exit 0 ;;
       --fast) fast=1 ;;
+      --upgrade) upgrade=1 ;;
       -c)
         (($# >= 2)) || die "-c needs a number"
         conc=$2
@@ -517,6 +733,10 @@ main() {
   # of -z: a round must fit in the second half.
   ((duration_in_us >= 3 * $(duration_us "$delay"))) ||
     die "-z must be at least 3 times as long as GET / takes ($delay), got '$duration'"
+  if ((upgrade)); then
+    ((${#programs[@]} == 0)) ||
+      die "--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '${programs[*]}'"
+  fi
   ((${#programs[@]} > 0)) || programs=("${ALL_PROGRAMS[@]}")
   for name in "${programs[@]}"; do
     [[ " ${ALL_PROGRAMS[*]} " == *" $name "* ]] ||
@@ -531,28 +751,73 @@ main() {
   trap load_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
-  load_prepare "$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")" "${programs[@]}"
+  if ((upgrade)); then
+    main_upgrade "$conc" "$duration" "$delay" "$port"
+  else
+    main_shutdown "$conc" "$duration" "$delay" "$port" "${programs[@]}"
+  fi
+}
+
+# main_shutdown CONCURRENCY DURATION DELAY PORT PROGRAM... is the normal mode.
+main_shutdown() {
+  local conc=$1 duration=$2 delay=$3 port=$4 name
+  shift 4
+  load_prepare "$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")" "$@"
 
   echo "GET / answers in $delay; hey -c $conc -z $duration; SIGTERM in the middle of the run."
-  for name in "${programs[@]}"; do
+  for name in "$@"; do
     echo "running $name ..."
     run_load "$name" "$conc" "$duration" "$delay" "$port"
   done
 
   echo
-  print_table "${programs[@]}"
+  print_table "$@"
   echo
   echo "refused: connection refused, the listener was closed (the client may retry)"
   echo "cut:     accepted, then dropped (EOF, connection reset, broken pipe)"
+  # The two subtleties behind the numbers: see launch_hey and wait_all_in_flight.
+  echo "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered"
+  echo "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection"
+  verdict "$(lesson_mismatches "$@")"
+}
 
-  mismatches=$(lesson_mismatches "${programs[@]}")
-  if [[ -n $mismatches ]]; then
-    echo
+# main_upgrade CONCURRENCY DURATION DELAY PORT is the --upgrade mode.
+main_upgrade() {
+  local conc=$1 duration=$2 delay=$3 port=$4 zd=04-zero-downtime
+  load_prepare "$(mktemp -d "${TMPDIR:-/tmp}/load.XXXXXX")" 02-graceful
+  build_version "$LOAD_DIR/$zd" "$zd" v1
+  build_version "$LOAD_DIR/$zd-v2" "$zd" v2
+
+  echo "GET / answers in $delay; hey -c $conc -z $duration; a new version in the middle of the run."
+  echo "running 02-graceful: SIGTERM, wait for its exit, start a new one ..."
+  run_restart 02-graceful "$conc" "$duration" "$delay" "$port"
+  echo "running $zd: v2 moved over its binary, SIGHUP ..."
+  run_upgrade "$zd" "$conc" "$duration" "$delay" "$port"
+
+  echo
+  LABEL_WIDTH=16 COLUMN_WIDTH=16
+  TABLE_ROWS=("signal at=signal" "old server=old_server" "old exit=exit" "old exit after=exit_after"
+    "new server=new_server" "new serves after=new_after" "after old exit=after_old" "new exit=new_exit")
+  print_table "${UPGRADE_PROGRAMS[@]}"
+  echo
+  echo "refused:          connection refused, nothing was listening (the client may retry)"
+  echo "cut:              accepted, then dropped (EOF, connection reset, broken pipe)"
+  echo "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts"
+  echo "after old exit:   answers the new process gave once the old one had exited"
+  echo "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'"
+  verdict "$(upgrade_mismatches)"
+}
+
+# verdict MISMATCHES prints the verdict, and exits 1 when MISMATCHES (one
+# per line) is not empty.
+verdict() {
+  local line
+  echo
+  if [[ -n $1 ]]; then
     echo "These results contradict the lesson:"
-    while IFS= read -r line; do echo "  $line"; done <<<"$mismatches"
+    while IFS= read -r line; do echo "  $line"; done <<<"$1"
     exit 1
   fi
-  echo
   echo "These results match the lesson."
 }
 
