@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,7 +50,7 @@ func startDemo(t *testing.T, args ...string) (demo *process, port, tmp string) {
 	cmd.Dir = repoRoot()
 	cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1")
 	demo = startProcess(t, cmd)
-	t.Cleanup(func() { killByArgument(t, "127.0.0.1:"+port) })
+	t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
 	return demo, port, tmp
 }
 
@@ -112,27 +111,6 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 }
 
-// processesWithArgument lists the live processes with arg in one of their
-// command-line arguments: the demo's servers (-addr 127.0.0.1:PORT) and
-// curls (http://127.0.0.1:PORT/).
-func processesWithArgument(arg string) map[int]string {
-	found := make(map[int]string)
-	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil || len(data) == 0 {
-			continue // gone, or a zombie
-		}
-		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-		if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, arg) }) {
-			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
-				found[pid] = strings.Join(args, " ")
-			}
-		}
-	}
-	return found
-}
-
 // assertNothingLeft fails the test if a process with arg is still running.
 func assertNothingLeft(t *testing.T, arg string) {
 	t.Helper()
@@ -143,11 +121,7 @@ func assertNothingLeft(t *testing.T, arg string) {
 
 // killByArgument ends the processes assertNothingLeft would name. The demo
 // starts its servers in process groups of their own (set -m), so killing
-// the demo's group does not reach them. Orphans are handed to the suite
-// (a child subreaper), so it reaps them too.
-func killByArgument(t *testing.T, arg string) {
-	for pid := range processesWithArgument(arg) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_, _ = syscall.Wait4(pid, nil, 0, nil) // ECHILD when not ours to reap
-	}
+// the demo's group does not reach them.
+func killByArgument(arg string) {
+	killAndReap(processesWithArgument(arg))
 }

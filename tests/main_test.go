@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,9 +76,13 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
+	if timeout, ok := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration); ok {
+		killBeforeTimeout(timeout)
+	}
 	code := m.Run()
-	if left := runningExamples(); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: example processes left running after the suite: %s\n", strings.Join(left, ", "))
+	if left := leftovers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)
+		killLeftovers()
 		return 1
 	}
 	return code

@@ -137,9 +137,15 @@ func (s *process) kill(t *testing.T) {
 // the successor of an upgraded 04-zero-downtime, or the server `go run`
 // started. Call it once the group was killed and its leader reaped.
 func reapGroup(pgid int) {
-	for {
-		if _, err := syscall.Wait4(-pgid, nil, 0, nil); !errors.Is(err, syscall.EINTR) && err != nil {
+	deadline := time.Now().Add(exitTimeout)
+	for time.Now().Before(deadline) {
+		pid, err := syscall.Wait4(-pgid, nil, syscall.WNOHANG, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+		case err != nil:
 			return // ECHILD: none left
+		case pid == 0:
+			time.Sleep(10 * time.Millisecond) // one is still dying: poll
 		}
 	}
 }
@@ -260,7 +266,9 @@ func freePort(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	rememberAddr(addr)
+	return addr
 }
 
 // output collects a process's stdout and stderr and lets tests wait for a

@@ -3,7 +3,6 @@ package tests
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -31,17 +30,4 @@ func trackSources(t *testing.T) {
 			}
 		}
 	})
-}
-
-// runningExamples lists the processes running a binary this suite built.
-func runningExamples() []string {
-	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
-	var found []string
-	for _, exe := range exes {
-		target, err := os.Readlink(exe)
-		if err == nil && strings.HasPrefix(target, binDir+string(filepath.Separator)) {
-			found = append(found, filepath.Base(filepath.Dir(exe))+" "+filepath.Base(target))
-		}
-	}
-	return found
 }

@@ -1,0 +1,106 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// usedAddrs are the loopback addresses freePort handed out. Every process
+// the suite starts, and every process those start (a 04 successor, the
+// server behind go run, the demo's servers and curls), names one on its
+// command line: that is how a leftover is found, whoever its parent is.
+var usedAddrs = struct {
+	sync.Mutex
+	list []string
+}{}
+
+func rememberAddr(addr string) {
+	usedAddrs.Lock()
+	defer usedAddrs.Unlock()
+	usedAddrs.list = append(usedAddrs.list, addr)
+}
+
+// leftovers lists the live processes that name one of the suite's
+// addresses, or run a binary it built.
+func leftovers() map[int]string {
+	usedAddrs.Lock()
+	addrs := slices.Clone(usedAddrs.list)
+	usedAddrs.Unlock()
+	found := make(map[int]string)
+	for _, addr := range addrs {
+		for pid, cmd := range processesWithArgument(addr) {
+			found[pid] = cmd
+		}
+	}
+	for pid, exe := range runningExamples() {
+		found[pid] = exe
+	}
+	return found
+}
+
+// killLeftovers ends them. TestMain arms it to run shortly before go
+// test's -timeout would end the suite without running any cleanup.
+func killLeftovers() {
+	killAndReap(leftovers())
+}
+
+// killAndReap kills each process, and reaps those that are the suite's
+// children, handed to it when their parent died.
+func killAndReap(processes map[int]string) {
+	for pid := range processes {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = syscall.Wait4(pid, nil, 0, nil) // ECHILD when not ours to reap
+	}
+}
+
+// killBeforeTimeout arms killLeftovers to run a little before go test's
+// -timeout panics, when no t.Cleanup runs.
+func killBeforeTimeout(timeout time.Duration) {
+	const margin = 5 * time.Second
+	if timeout > 2*margin {
+		time.AfterFunc(timeout-margin, killLeftovers)
+	}
+}
+
+// runningExamples lists the processes running a binary this suite built.
+func runningExamples() map[int]string {
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	found := make(map[int]string)
+	for _, exe := range exes {
+		target, err := os.Readlink(exe)
+		if err != nil || !strings.HasPrefix(target, binDir+string(filepath.Separator)) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(exe))); err == nil {
+			found[pid] = target
+		}
+	}
+	return found
+}
+
+// processesWithArgument lists the live processes with arg in one of their
+// command-line arguments: the demo's servers (-addr 127.0.0.1:PORT) and
+// curls (http://127.0.0.1:PORT/).
+func processesWithArgument(arg string) map[int]string {
+	found := make(map[int]string)
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil || len(data) == 0 {
+			continue // gone, or a zombie
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, arg) }) {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
+				found[pid] = strings.Join(args, " ")
+			}
+		}
+	}
+	return found
+}
