@@ -150,7 +150,9 @@ cleanup() {
   # A child that bash has just forked runs our traps until it execs; if a
   # signal lands in that instant, it must not clean up under our feet.
   [[ $BASHPID == "$$" ]] || return "$status"
-  trap - EXIT INT TERM
+  # A second Ctrl+C must not cut the cleanup short (and leave WORK_DIR).
+  trap - EXIT
+  trap '' INT TERM
   set +e
   for pid in "${SERVER_PIDS[@]}"; do
     kill -0 "$pid" 2>/dev/null && echo "${0##*/}: stopping server PID $pid" >&2
