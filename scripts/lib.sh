@@ -24,15 +24,22 @@ require_tools() {
 }
 
 # port_in_use succeeds when something accepts TCP connections on 127.0.0.1:PORT.
+# The connect gets 1 s: a listener whose accept queue is full drops the SYN,
+# and an unbounded connect would retry for minutes; such a port counts as in
+# use. (--foreground: timeout stays in our process group, so Ctrl+C and the
+# cleanup reach it.)
 port_in_use() {
-  local port=$1
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  local port=$1 rc=0
+  # shellcheck disable=SC2016 # $1 is for the inner bash
+  timeout --foreground 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null || rc=$?
+  ((rc == 0 || rc == 124))
 }
 
 # require_free_port refuses a port that is not a number or is already taken.
 require_free_port() {
   local port=$1
-  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+  # Decimal only: bash would read 08080 as (bad) octal, 0100 as 64.
+  if ! [[ $port =~ ^[1-9][0-9]{0,4}$ ]] || ((10#$port > 65535)); then
     die "PORT must be a number from 1 to 65535, got '$port'"
   fi
   if port_in_use "$port"; then
