@@ -92,11 +92,32 @@ wait_for_port() {
   for ((tries = 0; tries < 10000 / step; tries++)); do
     port_in_use "$port" && return 0
     if ! kill -0 "$pid" 2>/dev/null; then
-      die "the server exited before listening on port $port: $(tail -n 1 "$log")"
+      server_last_line "$log"
+      die "the server exited before listening on port $port: $REPLY"
     fi
     sleep "$pause"
   done
   die "the server did not listen on port $port within 10 s"
+}
+
+# server_last_line LOG sets REPLY to the last line the server wrote in LOG,
+# a raw log or one written by stamp_lines: from that, the stamp and the EOF
+# marker are dropped, once the EOF marker is there (1 s at most: the reader
+# may lag behind a server that has just exited).
+server_last_line() {
+  local log=$1 stamp='^[0-9]{16} ' tries
+  REPLY=$(head -n 1 "$log" 2>/dev/null) || REPLY=''
+  if [[ $REPLY =~ $stamp ]]; then
+    for ((tries = 0; tries < 20; tries++)); do
+      [[ $(tail -n 1 "$log") =~ ${stamp}EOF$ ]] && break
+      sleep 0.05
+    done
+    REPLY=$(grep -vE "${stamp}EOF$" "$log" | tail -n 1)
+    REPLY=${REPLY#* }
+  else
+    REPLY=$(tail -n 1 "$log" 2>/dev/null) || REPLY=''
+  fi
+  REPLY=${REPLY:-(no output)}
 }
 
 # forget_server PID drops a server that has exited (and was reaped) from
