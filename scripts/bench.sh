@@ -42,6 +42,9 @@ drain overhead, and the requests cut / refused / served under load
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
 Takes about 20 s per run.
+Exit status: 0 the table was printed; 2 it could not run (bad option, busy
+port, build failure, a server that never started or never stopped);
+130 or 143 when interrupted by SIGINT or SIGTERM.
 EOF
 }
 

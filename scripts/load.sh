@@ -24,6 +24,10 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Errors that stop the run before it can judge anything exit 2, so that 1
+# always means "the results contradict the lesson" (bench.sh inherits it).
+DIE_STATUS=2
+
 ALL_PROGRAMS=(01-basic 02-graceful 03-workers)
 UPGRADE_PROGRAMS=(02-graceful 04-zero-downtime) # the columns of --upgrade
 
@@ -49,7 +53,10 @@ requests (nothing listens in between), 04 none; neither cuts any.
   -h, --help    show this help
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
-Exit status: 0 when the results match the lesson, 1 otherwise.
+Exit status: 0 the results match the lesson; 1 they do not (the lines
+after the table name each mismatch); 2 it could not run (bad option, busy
+port, build failure, a server that never started or never stopped);
+130 or 143 when interrupted by SIGINT or SIGTERM.
 EOF
 }
 
