@@ -112,6 +112,7 @@ duration_us() {
 
 HEY=""       # path of the hey binary, set by load_prepare
 HEY_PID=""   # the hey run in progress, if any
+HEY_TIMEOUT_S=10 # hey -t: no request waits longer (see launch_hey)
 GUARD_PID="" # the watchdog `sleep` of wait_exit, if any
 LOAD_DIR=""  # temp dir: binaries, logs, hey's output
 
@@ -193,7 +194,7 @@ launch_hey() {
   local out=$1
   shift
   set -m
-  "$HEY" -d x -q 20 -t 10 "$@" >"$out" 2>&1 &
+  "$HEY" -d x -q 20 -t "$HEY_TIMEOUT_S" "$@" >"$out" 2>&1 &
   HEY_PID=$!
   set +m
 }
@@ -372,18 +373,18 @@ classify_hey() {
 declare -A RESULT=()
 
 # One run in progress, set by load_begin: the server's PID and log, when hey
-# started (see stamp) and where its report goes.
-RUN_PID="" RUN_LOG="" RUN_T0=0 RUN_OUT=""
+# started and when its -z runs out (see stamp), and where its report goes.
+RUN_PID="" RUN_LOG="" RUN_T0=0 RUN_END=0 RUN_OUT=""
 SIGNAL_US=0 # when signal_in_flight signalled RUN_PID (see stamp)
 
 # load_begin NAME CONCURRENCY DURATION DELAY PORT [ARG...] forgets NAME's
 # last RESULT, starts NAME (GET / taking DELAY, ARGs as more flags) and hey
 # against it for DURATION, and returns in the middle of the run. It sets
-# RUN_PID, RUN_LOG, RUN_T0 and RUN_OUT.
+# RUN_PID, RUN_LOG, RUN_T0, RUN_END and RUN_OUT.
 load_begin() {
-  local name=$1 conc=$2 duration=$3 delay=$4 port=$5 half_us now key
+  local name=$1 conc=$2 duration=$3 delay=$4 port=$5 duration_in_us now key
   shift 5
-  half_us=$(($(duration_us "$duration") / 2))
+  duration_in_us=$(duration_us "$duration")
   for key in "${!RESULT[@]}"; do
     [[ $key != "$name:"* ]] || unset "RESULT[$key]"
   done
@@ -392,13 +393,14 @@ load_begin() {
   RUN_PID=$SERVER_PID RUN_LOG=$SERVER_LOG RUN_OUT=$LOAD_DIR/$name.hey
 
   stamp RUN_T0
+  RUN_END=$((RUN_T0 + duration_in_us))
   launch_hey "$RUN_OUT" -c "$conc" -z "$duration" "http://127.0.0.1:$port/"
 
   # Sync on evidence, not on a guess: wait for every client's first request
   # in the handler, then for the middle of the run.
   wait_started "$RUN_LOG" "$conc"
   stamp now
-  sleep_us $((RUN_T0 + half_us - now))
+  sleep_us $((RUN_T0 + duration_in_us / 2 - now))
 }
 
 # signal_in_flight NAME SIGNAL CONCURRENCY sends SIGNAL to RUN_PID once the
@@ -440,12 +442,18 @@ run_load() {
 
 # load_end NAME waits for hey to finish and reads its report into RESULT.
 load_end() {
-  local name=$1 key rest code count served=0
+  local name=$1 key rest code count served=0 now limit_us limit
   # hey stops starting requests at DURATION and waits for those in flight
-  # (10 s at most, its -t): it has had plenty of time after 30 s.
-  wait_exit "$HEY_PID" 30
+  # (HEY_TIMEOUT_S at most, its -t): what is left of DURATION, then that,
+  # then 5 s more is plenty.
+  stamp now
+  limit_us=$((RUN_END - now))
+  ((limit_us > 0)) || limit_us=0
+  limit_us=$((limit_us + (HEY_TIMEOUT_S + 5) * 1000000))
+  limit=$(us_to_s "$limit_us")
+  wait_exit "$HEY_PID" "$limit"
   HEY_PID=""
-  ((WAIT_HUNG == 0)) || die "hey did not finish within 30 s"
+  ((WAIT_HUNG == 0)) || die "hey did not finish within $limit s"
 
   RESULT[$name:codes]=""
   RESULT[$name:other_texts]=""
