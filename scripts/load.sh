@@ -47,7 +47,12 @@ requests (nothing listens in between), 04 none; neither cuts any.
 
   -c N          concurrent clients (hey -c), 1 to 1000; default 50
   -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
-                and 3 times GET /'s delay at least; default 4s, 2s with --fast
+                and 3 times GET /'s delay at least; default 4s, 2s with --fast.
+                With --upgrade, 4 times the delay at least (4s, 1200ms with
+                --fast): the signal goes after half of -z, the old process
+                may take a delay to drain, and the new one must still get
+                requests before hey stops. If hey stops first all the same,
+                that is a setup error (exit 2): use a longer -z
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
   -h, --help    show this help
@@ -503,6 +508,7 @@ run_restart() {
   new=$SERVER_PID
   wait_for_port "$port" "$new" "$SERVER_LOG" 5
   stamp now
+  require_time_left "$3" "the new $name listened" "$now"
   RESULT[$name:new_server]="PID $new"
   RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
 
@@ -513,6 +519,15 @@ run_restart() {
   wait_exit "$new" 15
   forget_server "$new"
   RESULT[$name:new_exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
+}
+
+# require_time_left DURATION WHAT WHEN dies (a setup error, not a lesson
+# mismatch) when WHEN (see stamp) is less than 100 ms before hey's -z
+# DURATION runs out: the new process would get no request of its own.
+require_time_left() {
+  local duration=$1 what=$2 when=$3
+  ((when + 100000 < RUN_END)) ||
+    die "-z $duration is too short: hey's run was (nearly) over when $what, $(us_to_s $((when - RUN_T0))) s in; use a longer -z"
 }
 
 # run_upgrade NAME CONCURRENCY DURATION DELAY PORT upgrades NAME
@@ -544,6 +559,7 @@ run_upgrade() {
   RESULT[$name:new_version]=$version RESULT[$name:new_pid]=$new
   RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
   wait_old_exit "$name"
+  require_time_left "$3" "the old $name exited" "$WAIT_US"
 
   load_end "$name"
   RESULT[$name:after_old]=$(answers_after_exit "$RUN_LOG")
@@ -749,6 +765,9 @@ main() {
   ((duration_in_us >= 3 * $(duration_us "$delay"))) ||
     die "-z must be at least 3 times as long as GET / takes ($delay), got '$duration'"
   if ((upgrade)); then
+    # Half of -z, a round to drain, and the new process must get requests.
+    ((duration_in_us >= 4 * $(duration_us "$delay"))) ||
+      die "with --upgrade, -z must be at least 4 times as long as GET / takes ($delay), got '$duration'"
     ((${#programs[@]} == 0)) ||
       die "--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '${programs[*]}'"
   fi
