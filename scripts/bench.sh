@@ -26,7 +26,6 @@ BENCH_LEVELS=(10 50 200)      # hey -c for the "under load" rows
 LOAD_DELAY=300ms              # GET / under load, as in load.sh --fast
 LOAD_DURATION=2s              # hey -z under load
 DRAIN_DELAY=1s                # GET / while measuring the drain
-DRAIN_DELAY_US=1000000
 DRAIN_CLIENTS=10              # requests in flight while measuring the drain
 
 usage() {
@@ -109,12 +108,13 @@ measure_idle() {
 # point of the first 40% of the requests, so that the last answer lands at
 # a random point of Shutdown's polling cycle: the median is a fair cost.
 measure_drain() {
-  local name=$1 port=$2 pid which rc now hey_us="" server_us="" waiting
+  local name=$1 port=$2 pid which rc now hey_us="" server_us="" waiting drain_us
+  drain_us=$(duration_us "$DRAIN_DELAY")
   launch_server "$name" "$DRAIN_DELAY" "$port"
   pid=$SERVER_PID
   launch_hey "$LOAD_DIR/$name.drain" -c "$DRAIN_CLIENTS" -n "$DRAIN_CLIENTS" "http://127.0.0.1:$port/"
   wait_started "$SERVER_LOG" "$DRAIN_CLIENTS"
-  sleep_us $((RANDOM % 1000 * DRAIN_DELAY_US * 4 / 10 / 1000))
+  sleep_us $((RANDOM % 1000 * drain_us * 4 / 10 / 1000))
   kill -TERM "$pid"
 
   sleep 15 &
@@ -196,7 +196,7 @@ main() {
     done
   done
 
-  local row cell median _
+  local row cell median key _
   echo "### Graceful shutdown benchmark"
   echo
   echo "- machine: $(machine_line)"

@@ -19,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Errors that stop the demo before it can judge anything exit 2, so that
 # 1 always means "it ran, and some outcome was not what the lesson says".
 DIE_STATUS=2
-CLIENTS_DEFAULT=4 # step 4's clients
+CLIENTS=4 # step 4's clients
 
 usage() {
   cat <<EOF
@@ -29,7 +29,7 @@ Runs the graceful-shutdown lesson live, one step per example server:
   1. 01-basic         gets SIGINT (Ctrl+C) while requests are in flight: they fail
   2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish
   3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
-  4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while $CLIENTS_DEFAULT clients
+  4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while $CLIENTS clients
                       keep sending requests: it hands its socket over, none fails
 Each step prints the commands it runs, then a verdict table and a timeline.
 
@@ -96,7 +96,7 @@ else
   DELAY=5s TIMEOUT=5s TIMEOUT_S=5 WORK=2s STAGGER=0.5 SETTLE=1
   UP_DELAY=1s UP_STAGGER=0.25 LOAD_SECONDS=60
 fi
-CLIENTS=$CLIENTS_DEFAULT LOAD_MAX=60
+LOAD_MAX=60
 PORT=${PORT:-8080}
 ADDR=127.0.0.1:$PORT
 # curl prints the body, then the status code on a line of its own. --max-time
@@ -258,8 +258,6 @@ banner() {
 }
 
 # ---------------------------------------------------------------- one step --
-
-PROG_W=11 # the verdict's program column
 
 # Per step: the server's name and stamped log, the rows of the verdict in
 # order, what each row expects, and when the signal went out.
@@ -454,14 +452,15 @@ finish_step() {
     want=${EXPECT[$label]}
     if [[ $label == job[0-9]* ]]; then
       job_id "$label"
-      want="job ${REPLY:-${label#job}} done"
+      want="job ${REPLY:-${label#job}} $want"
     fi
     verdict_row "$label" "$got" "$want"
   done
   timeline
 }
 
-# verdict_header prints the verdict table's title and column names.
+# verdict_header prints the verdict table's title and column names, and
+# sets PROG_W, the width of its program column.
 verdict_header() {
   PROG_W=$((${#PROG} > 11 ? ${#PROG} : 11))
   printf '\n  %sVerdict (%s):%s\n' "$BOLD" "$PROG" "$RESET"
@@ -699,7 +698,7 @@ step_workers() {
   expect req1 '200 Welcome Gin Server'
   expect req2 '200 Welcome Gin Server'
   for ((i = 1; i <= 4; i++)); do
-    expect "job$i" 'done' # finish_step puts in the id the server gave
+    expect "job$i" 'done' # finish_step puts "job ID " before it, ID as the server gave
   done
   expect late-job 'curl: (7) connection refused'
   expect server 'exit 0 (Server exiting)'

@@ -372,8 +372,8 @@ classify_hey() {
 #
 # RESULT holds the last run of each program, keyed "PROGRAM:KEY":
 #   codes (space-separated), status_CODE, served, refused, cut, timeout,
-#   other, other_texts (one per line), signal_at_us, signal_at (as text),
-#   exit, exit_rc, exit_after_us, exit_after (as text); --upgrade adds the
+#   other, other_texts (one per line), signal_at (as text), exit, exit_rc,
+#   exit_after (as text); --upgrade adds the
 #   keys listed at run_restart.
 declare -A RESULT=()
 
@@ -416,7 +416,6 @@ signal_in_flight() {
   wait_all_in_flight "$RUN_LOG" "$conc"
   stamp SIGNAL_US
   kill "-$signal" "$RUN_PID"
-  RESULT[$name:signal_at_us]=$((SIGNAL_US - RUN_T0))
   RESULT[$name:signal_at]=$(us_to_s $((SIGNAL_US - RUN_T0)))s
 }
 
@@ -429,7 +428,6 @@ wait_old_exit() {
   forget_server "$RUN_PID"
   RESULT[$name:exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
   RESULT[$name:exit_rc]=$WAIT_RC
-  RESULT[$name:exit_after_us]=$((WAIT_US - SIGNAL_US))
   RESULT[$name:exit_after]=$(us_to_s $((WAIT_US - SIGNAL_US)))s
 }
 
