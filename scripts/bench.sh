@@ -93,10 +93,10 @@ measure_idle() {
   # wait_for_port's probe opened a connection: let the server see it close,
   # or Shutdown would wait for it.
   sleep 0.2
-  stamp t0
+  now_us t0
   kill -TERM "$pid"
   wait_exit "$pid" 15
-  forget_server "$pid"
+  forget_pid SERVER_PIDS "$pid"
   check_exit "$name"
   MEASURED_US=$((WAIT_US - t0))
 }
@@ -125,7 +125,7 @@ measure_drain() {
     [[ -n $server_us ]] || waiting+=("$pid")
     rc=0
     wait -n -p which "${waiting[@]}" 2>/dev/null || rc=$?
-    stamp now
+    now_us now
     case $which in
       "$HEY_PID") hey_us=$now HEY_PID="" ;;
       "$pid") server_us=$now WAIT_RC=$rc WAIT_HUNG=0 ;;
@@ -135,7 +135,7 @@ measure_drain() {
   kill -KILL "$GUARD_PID" 2>/dev/null || true # see wait_exit
   wait "$GUARD_PID" 2>/dev/null || true
   GUARD_PID=""
-  forget_server "$pid"
+  forget_pid SERVER_PIDS "$pid"
   check_exit "$name"
   MEASURED_US=$((server_us - hey_us))
 }
@@ -170,9 +170,7 @@ main() {
   local port=${PORT:-8080}
   require_free_port "$port"
 
-  trap load_cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  load_traps
   load_prepare "$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")" "${BENCH_PROGRAMS[@]}"
 
   # Samples, one space-separated list per "PROGRAM:measurement".

@@ -131,15 +131,6 @@ stop_helpers() {
   HELPER_PIDS=()
 }
 
-# forget_helper PID: it has been waited for, so its PID may be reused.
-forget_helper() {
-  local gone=$1 pid kept=()
-  for pid in "${HELPER_PIDS[@]}"; do
-    [[ $pid == "$gone" ]] || kept+=("$pid")
-  done
-  HELPER_PIDS=("${kept[@]}")
-}
-
 # cleanup runs on every exit, also after an error or Ctrl+C: it ends, by PID,
 # every server, curl and log reader this script started, and the server
 # 04-zero-downtime started itself on SIGHUP (through its PID file and
@@ -191,13 +182,6 @@ DEMO_T0=0 # when the demo started, in microseconds
 STEP_T0=0 # when the current step's first request went out
 now_us
 DEMO_T0=$REPLY
-
-# secs US sets REPLY to US microseconds as seconds with two decimals.
-secs() {
-  local us=$1
-  ((us >= 0)) || us=0
-  printf -v REPLY '%d.%02d' $((us / 1000000)) $((us % 1000000 / 10000))
-}
 
 # quote_cmd WORD... sets REPLY to the command as you would type it.
 quote_cmd() {
@@ -305,9 +289,9 @@ launch() {
   set -m
   stamp_lines <"$fifo" >"$LOG" &
   READER_PID=$!
+  set +m
   HELPER_PIDS+=("$READER_PID")
   start_server "$fifo" "${cmd[@]}"
-  set +m
   wait_for_port "$PORT" "$SERVER_PID" "$LOG"
   note "listening, PID $SERVER_PID"
 }
@@ -429,12 +413,12 @@ finish_step() {
   local pid label got want
   for pid in "${CURL_PIDS[@]}"; do
     wait "$pid" || true
-    forget_helper "$pid"
+    forget_pid HELPER_PIDS "$pid"
   done
   note "waiting for the server to exit"
   wait_server_exit "$SERVER_PID" $((TIMEOUT_S + 10))
   wait "$READER_PID" || true # it stops at EOF, now that the server is gone
-  forget_helper "$READER_PID"
+  forget_pid HELPER_PIDS "$READER_PID"
   log_time 'EOF$'
   EXIT_US=$REPLY
 
@@ -922,7 +906,7 @@ step_upgrade() {
   touch "$LOAD_STOP"
   for pid in "${LOAD_PIDS[@]}"; do
     wait "$pid" || true
-    forget_helper "$pid"
+    forget_pid HELPER_PIDS "$pid"
   done
   LOAD_PIDS=()
   scan_load
@@ -959,7 +943,7 @@ step_upgrade() {
     kill -KILL -- "-$READER_PID" 2>/dev/null || true
   fi
   wait "$READER_PID" || true
-  forget_helper "$READER_PID"
+  forget_pid HELPER_PIDS "$READER_PID"
   log_time 'EOF$'
   EXIT_US=${REPLY:-$NEW_EXIT_US}
   [[ -z $REPLY ]] || unwatch_successors

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Helpers shared by demo.sh and load.sh. Source it; it only defines things.
+# Helpers shared by demo.sh and load.sh (and bench.sh, which sources
+# load.sh). Source it; it only defines things. demo.sh alone uses
+# stamp_lines, wait_server_exit and wait_port_closed; the rest serves both.
 #
 # Every server goes through start_server, which records its PID, so that
 # stop_servers (run from the scripts' EXIT trap) can end each one by PID;
@@ -72,14 +74,18 @@ build_version() {
 }
 
 # start_server LOG COMMAND... starts a server in the background, its output
-# in LOG, and sets SERVER_PID. Run with `set -m` on, so that the server gets
-# its own process group and does not inherit "ignore SIGINT", which bash
-# gives background jobs of a non-interactive script.
+# in LOG, and sets SERVER_PID. Job control (`set -m`) is on while it starts,
+# so that the server gets its own process group and does not inherit "ignore
+# SIGINT", which bash gives background jobs of a non-interactive script; it
+# is off again at once, so that a Ctrl+C still reaches the script's trap
+# (and bash prints no job notices later).
 start_server() {
   local log=$1
   shift
+  set -m
   GIN_MODE=release "$@" >"$log" 2>&1 &
   SERVER_PID=$!
+  set +m
   SERVER_PIDS+=("$SERVER_PID")
 }
 
@@ -120,14 +126,16 @@ server_last_line() {
   REPLY=${REPLY:-(no output)}
 }
 
-# forget_server PID drops a server that has exited (and was reaped) from
-# SERVER_PIDS, so that stop_servers never signals a PID the system reused.
-forget_server() {
-  local gone=$1 pid kept=()
-  for pid in "${SERVER_PIDS[@]}"; do
-    [[ $pid == "$gone" ]] || kept+=("$pid")
+# forget_pid ARRAY PID drops PID, a process that has exited (and was
+# reaped), from the array named ARRAY (SERVER_PIDS, say), so that the
+# cleanup never signals a PID the system reused.
+forget_pid() {
+  local -n forget_list=$1
+  local forget_gone=$2 forget_one forget_kept=()
+  for forget_one in "${forget_list[@]}"; do
+    [[ $forget_one == "$forget_gone" ]] || forget_kept+=("$forget_one")
   done
-  SERVER_PIDS=("${kept[@]}")
+  forget_list=("${forget_kept[@]}")
 }
 
 # wait_server_exit PID SECONDS waits until the server exits, sets
@@ -143,13 +151,23 @@ wait_server_exit() {
   kill -0 "$pid" 2>/dev/null && die "the server (PID $pid) did not exit within $seconds s"
   SERVER_STATUS=0
   wait "$pid" || SERVER_STATUS=$?
-  forget_server "$pid"
+  forget_pid SERVER_PIDS "$pid"
 }
 
-# now_us sets REPLY to the time in microseconds since the epoch, without
-# forking (bash 5's EPOCHREALTIME; its decimal point follows the locale).
+# now_us [VAR] sets VAR (default REPLY) to the time in microseconds since
+# the epoch, without forking: it costs microseconds, not a millisecond like
+# $(date) (bash 5's EPOCHREALTIME; its decimal point follows the locale).
+# shellcheck disable=SC2120 # VAR is optional; demo.sh uses REPLY
 now_us() {
-  REPLY=${EPOCHREALTIME/[.,]/}
+  printf -v "${1:-REPLY}" '%s' "${EPOCHREALTIME/[.,]/}"
+}
+
+# secs US sets REPLY to US microseconds as seconds with two decimals
+# (1234567 -> 1.23; below 0 -> 0.00).
+secs() {
+  local us=$1
+  ((us >= 0)) || us=0
+  printf -v REPLY '%d.%02d' $((us / 1000000)) $((us % 1000000 / 10000))
 }
 
 # stamp_lines copies stdin to stdout, each line prefixed with now_us, so

@@ -77,19 +77,6 @@ require_bash_51() {
   fi
 }
 
-# stamp VAR stores the wall clock, in microseconds, in VAR. It starts no
-# process, so it costs microseconds, not a millisecond like $(date).
-# (Some locales write EPOCHREALTIME with a comma: drop either separator.)
-stamp() {
-  printf -v "$1" '%s' "${EPOCHREALTIME/[.,]/}"
-}
-
-# us_to_s 1234567 prints 1.23 (seconds, two decimals; for the table).
-us_to_s() {
-  local us=$1
-  printf '%d.%02d' $((us / 1000000)) $((us % 1000000 / 10000))
-}
-
 # sleep_us N sleeps N microseconds (nothing when N <= 0).
 sleep_us() {
   local us=$1
@@ -160,6 +147,14 @@ load_cleanup() {
   LOAD_DIR=""
 }
 
+# load_traps sets the traps of load.sh and bench.sh: load_cleanup on exit,
+# and the exit statuses of SIGINT and SIGTERM.
+load_traps() {
+  trap load_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
 # start_example NAME DELAY PORT [ARG...] starts the example NAME (the binary
 # $LOAD_DIR/NAME) on 127.0.0.1:PORT, GET / taking DELAY, ARGs as more flags,
 # its output in $LOAD_DIR/NAME.log, and sets SERVER_PID and SERVER_LOG. It
@@ -169,11 +164,7 @@ start_example() {
   shift 3
   require_free_port "$port"
   SERVER_LOG=$LOAD_DIR/$name.log
-  # `set -m` only while starting it: the server gets its own process group
-  # (see start_server), and bash prints no "Terminated" job notices later.
-  set -m
   start_server "$SERVER_LOG" "$LOAD_DIR/$name" -addr "127.0.0.1:$port" -delay "$delay" "$@"
-  set +m
 }
 
 # launch_server NAME DELAY PORT [ARG...] is start_example, then waits until
@@ -206,7 +197,7 @@ launch_hey() {
 
 # wait_exit PID LIMIT_S waits until the process PID (a child of this shell)
 # exits, LIMIT_S seconds at most, then SIGKILLs it. It sets WAIT_RC (its exit
-# status, 128+N when killed by signal N), WAIT_US (when it ended, see stamp) and
+# status, 128+N when killed by signal N), WAIT_US (when it ended, see now_us) and
 # WAIT_HUNG (1 when we had to kill it).
 wait_exit() {
   local pid=$1 limit=$2 which=""
@@ -214,7 +205,7 @@ wait_exit() {
   sleep "$limit" &
   GUARD_PID=$!
   wait -n -p which "$pid" "$GUARD_PID" 2>/dev/null || WAIT_RC=$?
-  stamp WAIT_US
+  now_us WAIT_US
   if [[ $which == "$GUARD_PID" ]]; then
     WAIT_HUNG=1 WAIT_RC=0
     kill -KILL "$pid" 2>/dev/null || true
@@ -378,9 +369,9 @@ classify_hey() {
 declare -A RESULT=()
 
 # One run in progress, set by load_begin: the server's PID and log, when hey
-# started and when its -z runs out (see stamp), and where its report goes.
+# started and when its -z runs out (see now_us), and where its report goes.
 RUN_PID="" RUN_LOG="" RUN_T0=0 RUN_END=0 RUN_OUT=""
-SIGNAL_US=0 # when signal_in_flight signalled RUN_PID (see stamp)
+SIGNAL_US=0 # when signal_in_flight signalled RUN_PID (see now_us)
 
 # load_begin NAME CONCURRENCY DURATION DELAY PORT [ARG...] forgets NAME's
 # last RESULT, starts NAME (GET / taking DELAY, ARGs as more flags) and hey
@@ -397,14 +388,14 @@ load_begin() {
   launch_server "$name" "$delay" "$port" "$@"
   RUN_PID=$SERVER_PID RUN_LOG=$SERVER_LOG RUN_OUT=$LOAD_DIR/$name.hey
 
-  stamp RUN_T0
+  now_us RUN_T0
   RUN_END=$((RUN_T0 + duration_in_us))
   launch_hey "$RUN_OUT" -c "$conc" -z "$duration" "http://127.0.0.1:$port/"
 
   # Sync on evidence, not on a guess: wait for every client's first request
   # in the handler, then for the middle of the run.
   wait_started "$RUN_LOG" "$conc"
-  stamp now
+  now_us now
   sleep_us $((RUN_T0 + duration_in_us / 2 - now))
 }
 
@@ -414,9 +405,10 @@ load_begin() {
 signal_in_flight() {
   local name=$1 signal=$2 conc=$3
   wait_all_in_flight "$RUN_LOG" "$conc"
-  stamp SIGNAL_US
+  now_us SIGNAL_US
   kill "-$signal" "$RUN_PID"
-  RESULT[$name:signal_at]=$(us_to_s $((SIGNAL_US - RUN_T0)))s
+  secs $((SIGNAL_US - RUN_T0))
+  RESULT[$name:signal_at]=${REPLY}s
 }
 
 # wait_old_exit NAME waits (15 s at most: 02/03/04 may take up to their
@@ -425,10 +417,11 @@ signal_in_flight() {
 wait_old_exit() {
   local name=$1
   wait_exit "$RUN_PID" 15
-  forget_server "$RUN_PID"
+  forget_pid SERVER_PIDS "$RUN_PID"
   RESULT[$name:exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
   RESULT[$name:exit_rc]=$WAIT_RC
-  RESULT[$name:exit_after]=$(us_to_s $((WAIT_US - SIGNAL_US)))s
+  secs $((WAIT_US - SIGNAL_US))
+  RESULT[$name:exit_after]=${REPLY}s
 }
 
 # run_load NAME CONCURRENCY DURATION DELAY PORT starts NAME with GET / taking
@@ -449,11 +442,12 @@ load_end() {
   # hey stops starting requests at DURATION and waits for those in flight
   # (HEY_TIMEOUT_S at most, its -t): what is left of DURATION, then that,
   # then 5 s more is plenty.
-  stamp now
+  now_us now
   limit_us=$((RUN_END - now))
   ((limit_us > 0)) || limit_us=0
   limit_us=$((limit_us + (HEY_TIMEOUT_S + 5) * 1000000))
-  limit=$(us_to_s "$limit_us")
+  secs "$limit_us"
+  limit=$REPLY
   wait_exit "$HEY_PID" "$limit"
   HEY_PID=""
   ((WAIT_HUNG == 0)) || die "hey did not finish within $limit s"
@@ -505,27 +499,29 @@ run_restart() {
   start_example "$name" "$delay" "$port"
   new=$SERVER_PID
   wait_for_port "$port" "$new" "$SERVER_LOG" 5
-  stamp now
+  now_us now
   require_time_left "$3" "the new $name listened" "$now"
   RESULT[$name:new_server]="PID $new"
-  RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
+  secs $((now - SIGNAL_US))
+  RESULT[$name:new_after]=${REPLY}s
 
   load_end "$name"
   read -r _ answered <<<"$(request_counts "$SERVER_LOG")"
   RESULT[$name:after_old]=$answered
   kill -TERM "$new"
   wait_exit "$new" 15
-  forget_server "$new"
+  forget_pid SERVER_PIDS "$new"
   RESULT[$name:new_exit]=$(exit_text "$WAIT_RC" "$WAIT_HUNG")
 }
 
 # require_time_left DURATION WHAT WHEN dies (a setup error, not a lesson
-# mismatch) when WHEN (see stamp) is less than 100 ms before hey's -z
+# mismatch) when WHEN (see now_us) is less than 100 ms before hey's -z
 # DURATION runs out: the new process would get no request of its own.
 require_time_left() {
   local duration=$1 what=$2 when=$3
-  ((when + 100000 < RUN_END)) ||
-    die "-z $duration is too short: hey's run was (nearly) over when $what, $(us_to_s $((when - RUN_T0))) s in; use a longer -z"
+  ((when + 100000 >= RUN_END)) || return 0
+  secs $((when - RUN_T0))
+  die "-z $duration is too short: hey's run was (nearly) over when $what, $REPLY s in; use a longer -z"
 }
 
 # run_upgrade NAME CONCURRENCY DURATION DELAY PORT upgrades NAME
@@ -551,11 +547,12 @@ run_upgrade() {
   signal_in_flight "$name" HUP "$conc"
   RESULT[$name:signal]="SIGHUP ${RESULT[$name:signal_at]}"
   wait_new_serving "$name" "$RUN_LOG" "$old"
-  stamp now
+  now_us now
   read -r version new <<<"$REPLY"
   RESULT[$name:new_server]="$version, PID $new"
   RESULT[$name:new_version]=$version RESULT[$name:new_pid]=$new
-  RESULT[$name:new_after]=$(us_to_s $((now - SIGNAL_US)))s
+  secs $((now - SIGNAL_US))
+  RESULT[$name:new_after]=${REPLY}s
   wait_old_exit "$name"
   require_time_left "$3" "the old $name exited" "$WAIT_US"
 
@@ -780,9 +777,7 @@ main() {
   local port=${PORT:-8080}
   require_free_port "$port"
 
-  trap load_cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  load_traps
   if ((upgrade)); then
     main_upgrade "$conc" "$duration" "$delay" "$port"
   else
