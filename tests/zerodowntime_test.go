@@ -252,6 +252,9 @@ func TestZeroDowntimeSecondSIGHUPRefused(t *testing.T) {
 // close that connection unanswered. A connection that never sends a
 // request holds up the old process's exit for at most half its -timeout.
 func TestZeroDowntimeAcceptedConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the wait for the silent connection")
+	}
 	t.Parallel()
 	u := startUpgradable(t)
 	silent := dial(t, u.addr) // connects, never sends a thing
