@@ -80,6 +80,7 @@ func runSuite(m *testing.M) int {
 		killBeforeTimeout(timeout)
 	}
 	code := m.Run()
+	reapOrphans()
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)
 		killLeftovers()
