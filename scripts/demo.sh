@@ -522,22 +522,28 @@ row_span() {
   esac
 }
 
-timeline() {
-  local label end=$EXIT_US sigcol a b c i bar colour fill
-  for label in "${LABELS[@]}"; do
-    [[ $label == server ]] && continue
-    row_span "$label"
-    ((TO > end)) && end=$TO
-  done
-  TL_SPAN=$((end - STEP_T0))
+# timeline_header END_US sets TL_SPAN (the step's start to END_US) and
+# TL_SIGCOL (the signal's column), and prints the timeline's two header lines.
+timeline_header() {
+  TL_SPAN=$(($1 - STEP_T0))
   ((TL_SPAN > 0)) || TL_SPAN=1
   col "$SIG_US"
-  sigcol=$REPLY
+  TL_SIGCOL=$REPLY
   secs $((SIG_US - STEP_T0))
   printf '\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %s ms)\n' \
     "$BOLD" "$RESET" "$YELLOW" "$SIG_NAME" "$REPLY" "$RESET" $((TL_SPAN / (TL_WIDTH - 1) / 1000))
   secs "$TL_SPAN"
   printf '  %-9s %-*s%s s\n' '' "$TL_WIDTH" '0 s' "$REPLY"
+}
+
+timeline() {
+  local label end=$EXIT_US a b c i bar colour fill
+  for label in "${LABELS[@]}"; do
+    [[ $label == server ]] && continue
+    row_span "$label"
+    ((TO > end)) && end=$TO
+  done
+  timeline_header "$end"
   for label in "${LABELS[@]}"; do
     row_span "$label"
     fill='='
@@ -549,7 +555,7 @@ timeline() {
     for ((i = 0; i < TL_WIDTH; i++)); do
       if ((i == c)); then
         if ((OK)); then bar+='o'; else bar+='X'; fi
-      elif ((i == sigcol)); then
+      elif ((i == TL_SIGCOL)); then
         bar+='|'
       elif ((i >= a && i < b)); then
         bar+='.'
@@ -1084,15 +1090,7 @@ timeline_upgrade() {
   done
   ((OLD_EXIT_US > end)) && end=$OLD_EXIT_US
   ((NEW_EXIT_US > end)) && end=$NEW_EXIT_US
-  TL_SPAN=$((end - STEP_T0))
-  ((TL_SPAN > 0)) || TL_SPAN=1
-  col "$SIG_US"
-  TL_SIGCOL=$REPLY
-  secs $((SIG_US - STEP_T0))
-  printf '\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %s ms)\n' \
-    "$BOLD" "$RESET" "$YELLOW" "$SIG_NAME" "$REPLY" "$RESET" $((TL_SPAN / (TL_WIDTH - 1) / 1000))
-  secs "$TL_SPAN"
-  printf '  %-9s %-*s%s s\n' '' "$TL_WIDTH" '0 s' "$REPLY"
+  timeline_header "$end"
   for ((n = 1; n <= CLIENTS; n++)); do
     TL_CHARS=() TL_ENDS=() v1=0 v2=0 bad=0
     for ((i = 1; i <= ${LOAD_DONE[n]:-0}; i++)); do
