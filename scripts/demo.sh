@@ -34,7 +34,7 @@ Runs the graceful-shutdown lesson live, one step per example server:
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
-  --fast       short timings (GET / takes 1s, a job 500ms, shutdown budget 3s;
+  --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
                300ms a request in step 4) instead of the blog post's 5 s
                (1s a request in step 4); for CI
   --no-pause   do not wait for Enter between steps (also the case when
@@ -90,7 +90,7 @@ fi
 # several requests before and after the upgrade. A client stops when told,
 # and in any case after LOAD_MAX requests or LOAD_SECONDS.
 if ((FAST)); then
-  DELAY=1s TIMEOUT=3s TIMEOUT_S=3 WORK=500ms STAGGER=0.2 SETTLE=0.2
+  DELAY=2s TIMEOUT=4s TIMEOUT_S=4 WORK=500ms STAGGER=0.2 SETTLE=0.2
   UP_DELAY=300ms UP_STAGGER=0.075 LOAD_SECONDS=30
 else
   DELAY=5s TIMEOUT=5s TIMEOUT_S=5 WORK=2s STAGGER=0.5 SETTLE=1

@@ -49,8 +49,10 @@ func startDemo(t *testing.T, args ...string) (demo *process, port, tmp string) {
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
 	cmd.Dir = repoRoot()
 	cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1")
-	demo = startProcess(t, cmd)
+	// Registered first, so it runs after the demo's own group is killed:
+	// then no demo is left to start another server.
 	t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
+	demo = startProcess(t, cmd)
 	return demo, port, tmp
 }
 
@@ -62,7 +64,7 @@ func TestDemo(t *testing.T) {
 	}
 	t.Parallel()
 	demo, port, _ := startDemo(t, "--fast", "--no-pause")
-	demo.assertExitedWith(t, demo.waitExit(t), 0)
+	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 
 	// A row: "✔ 02-graceful req1     | what happened | what the lesson expects".
 	var rows [][3]string

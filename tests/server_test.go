@@ -23,6 +23,8 @@ const (
 	readyTimeout = 30 * time.Second
 	logTimeout   = 30 * time.Second
 	exitTimeout  = 30 * time.Second
+	// scriptTimeout bounds a whole run of demo.sh or load.sh (15 s when idle).
+	scriptTimeout = 3 * time.Minute
 )
 
 // process is a program the suite started, in a process group of its own.
@@ -190,7 +192,13 @@ func (s *process) signal(t *testing.T, sig syscall.Signal) {
 // and returns how it ended.
 func (s *process) waitExit(t *testing.T) *os.ProcessState {
 	t.Helper()
-	state := s.waitProcessExit(t)
+	return s.waitExitWithin(t, exitTimeout)
+}
+
+// waitExitWithin is waitExit with a limit of its own, for a script.
+func (s *process) waitExitWithin(t *testing.T, limit time.Duration) *os.ProcessState {
+	t.Helper()
+	state := s.waitProcessExitWithin(t, limit)
 	select {
 	case <-s.outputDone:
 	case <-time.After(exitTimeout):
@@ -203,11 +211,18 @@ func (s *process) waitExit(t *testing.T) *os.ProcessState {
 // a successor it started may still write.
 func (s *process) waitProcessExit(t *testing.T) *os.ProcessState {
 	t.Helper()
+	return s.waitProcessExitWithin(t, exitTimeout)
+}
+
+// waitProcessExitWithin is waitProcessExit with a limit of its own, for a
+// script that runs a whole lesson before it exits.
+func (s *process) waitProcessExitWithin(t *testing.T, limit time.Duration) *os.ProcessState {
+	t.Helper()
 	select {
 	case <-s.exited:
 		return s.cmd.ProcessState
-	case <-time.After(exitTimeout):
-		t.Fatalf("%s still running %s after it was told to stop\noutput:\n%s", s.name, exitTimeout, s.out)
+	case <-time.After(limit):
+		t.Fatalf("%s still running after %s\noutput:\n%s", s.name, limit, s.out)
 		return nil
 	}
 }
