@@ -131,15 +131,13 @@ func (l *load) finish() []hit {
 	return l.hits
 }
 
-// countVersion counts the successful hits answered by a build.
-func countVersion(version string) func([]hit) int {
-	return func(hits []hit) int {
-		n := 0
-		for _, h := range hits {
-			if h.err == nil && h.status == http.StatusOK && h.version == version {
-				n++
-			}
+// answeredBy counts the successful hits answered by a build.
+func answeredBy(hits []hit, version string) int {
+	n := 0
+	for _, h := range hits {
+		if h.err == nil && h.status == http.StatusOK && h.version == version {
+			n++
 		}
-		return n
 	}
+	return n
 }

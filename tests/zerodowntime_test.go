@@ -78,7 +78,11 @@ func (u *upgradable) script(t *testing.T, name, text string) string {
 // servingPID reads the PID file, which the serving process writes when ready.
 func (u *upgradable) servingPID(t *testing.T) int {
 	t.Helper()
-	pid, err := strconv.Atoi(strings.TrimSpace(string(readFile(t, u.pidFile))))
+	data, err := os.ReadFile(u.pidFile)
+	if err != nil {
+		t.Fatalf("PID file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
 		t.Fatalf("PID file: %v", err)
 	}
@@ -115,15 +119,6 @@ func (u *upgradable) stopSuccessor(t *testing.T, pid int) {
 	u.waitLog(t, "Server exiting", 2) // the old process's and the new one's
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // assertNoFailure checks that every hit of a load run was a 200 "Welcome
 // Gin Server", and counts the failures by class when not.
 func assertNoFailure(t *testing.T, hits []hit) {
@@ -158,7 +153,7 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 	u := startUpgradable(t)
 	oldPID := u.cmd.Process.Pid
 	l := startLoad(t, u.url("/"), 20, 20)
-	l.waitUntil(t, "50 answers from the old build", func(h []hit) bool { return countVersion(oldVersion)(h) >= 50 })
+	l.waitUntil(t, "50 answers from the old build", func(h []hit) bool { return answeredBy(h, oldVersion) >= 50 })
 
 	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
 	u.signal(t, syscall.SIGHUP)
@@ -167,7 +162,7 @@ func TestZeroDowntimeUpgrade(t *testing.T) {
 	if newPID == oldPID {
 		t.Fatalf("the PID file still names the old process %d", oldPID)
 	}
-	l.waitUntil(t, "50 answers from the new build", func(h []hit) bool { return countVersion(newVersion)(h) >= 50 })
+	l.waitUntil(t, "50 answers from the new build", func(h []hit) bool { return answeredBy(h, newVersion) >= 50 })
 	hits := l.finish()
 
 	assertNoFailure(t, hits)
@@ -194,13 +189,13 @@ func TestZeroDowntimeBrokenUpgrade(t *testing.T) {
 	u := startUpgradable(t)
 	oldPID := strconv.Itoa(u.cmd.Process.Pid)
 	l := startLoad(t, u.url("/"), 10, 10)
-	l.waitUntil(t, "30 answers", func(h []hit) bool { return countVersion(oldVersion)(h) >= 30 })
+	l.waitUntil(t, "30 answers", func(h []hit) bool { return answeredBy(h, oldVersion) >= 30 })
 
 	u.install(t, u.script(t, "broken", "echo 'this build is broken' >&2\nexit 1\n"))
 	u.signal(t, syscall.SIGHUP)
 	u.waitLog(t, "Upgrade failed, still serving", 1)
-	served := countVersion(oldVersion)(l.hitsSoFar())
-	l.waitUntil(t, "30 more answers after the failed upgrade", func(h []hit) bool { return countVersion(oldVersion)(h) >= served+30 })
+	served := answeredBy(l.hitsSoFar(), oldVersion)
+	l.waitUntil(t, "30 more answers after the failed upgrade", func(h []hit) bool { return answeredBy(h, oldVersion) >= served+30 })
 	hits := l.finish()
 
 	assertNoFailure(t, hits)
