@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -113,11 +114,46 @@ func processesWithArgument(arg string) map[int]string {
 			continue // gone, or a zombie
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-		if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, arg) }) {
+		if slices.ContainsFunc(args, func(a string) bool { return namesAddr(a, arg) }) {
 			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
 				found[pid] = strings.Join(args, " ")
 			}
 		}
 	}
 	return found
+}
+
+// namesAddr reports whether a command-line argument names addr, and not
+// a longer port that starts with the same digits (127.0.0.1:4321 is not
+// named by 127.0.0.1:43210).
+func namesAddr(arg, addr string) bool {
+	for rest := arg; ; {
+		i := strings.Index(rest, addr)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(addr):]
+		if rest == "" || rest[0] < '0' || rest[0] > '9' {
+			return true
+		}
+	}
+}
+
+// The leak checks must not mistake another test's port for their own.
+func TestNamesAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg  string
+		want bool
+	}{
+		{"127.0.0.1:4321", true},
+		{"http://127.0.0.1:4321/", true},
+		{"127.0.0.1:43210", false},
+		{"http://127.0.0.1:43210/ http://127.0.0.1:4321/", true},
+		{"127.0.0.1:432", false},
+	} {
+		if got := namesAddr(tc.arg, "127.0.0.1:4321"); got != tc.want {
+			t.Errorf("namesAddr(%q): got %v, want %v", tc.arg, got, tc.want)
+		}
+	}
 }
