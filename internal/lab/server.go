@@ -1,0 +1,127 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Server is a running lesson program and the loopback address it serves on.
+type Server struct {
+	*Process
+	Addr string // 127.0.0.1:port
+}
+
+// ServerEnv is the environment every lesson program runs with: gin's
+// release mode (no debug banner), and a race detector that does not pause
+// for a second at exit.
+func ServerEnv() []string {
+	return append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
+}
+
+// Launch starts the program at path with -addr addr and args, without
+// waiting for it to listen.
+func Launch(path, addr string, args ...string) (*Server, error) {
+	cmd := exec.Command(path, append([]string{"-addr", addr}, args...)...)
+	cmd.Env = ServerEnv()
+	p, err := Start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Process: p, Addr: addr}, nil
+}
+
+// URL is the address of path on the server.
+func (s *Server) URL(path string) string {
+	return "http://" + s.Addr + path
+}
+
+// WaitReady polls until the server accepts a TCP connection.
+func (s *Server) WaitReady(limit time.Duration) error {
+	return WaitListening(s.Addr, limit, s.Exited)
+}
+
+// WaitListening polls addr until it accepts a TCP connection, the process
+// exits (exited is closed) or the limit passes.
+func WaitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return errors.New("the process exited before it listened")
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			return conn.Close()
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	return fmt.Errorf("nothing listening on %s after %s", addr, limit)
+}
+
+// WaitRefused polls until a new connection to addr is refused: the
+// listener is closed. It fails if that takes longer than limit.
+func WaitRefused(addr string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		} else if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still accepts new connections after %s (last dial: %v)", addr, limit, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// FreePort returns a loopback address that was free a moment ago, and
+// remembers it for the leftover check (see Leftovers).
+func FreePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	RememberAddr(addr)
+	return addr, nil
+}
+
+// ParsePort reads a port as a person types it: decimal, 1 to 65535 (no
+// octal 08080, no 0100).
+func ParsePort(text string) (int, error) {
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 1 || n > 65535 || strings.HasPrefix(text, "0") || strings.HasPrefix(text, "+") {
+		return 0, fmt.Errorf("PORT must be a number from 1 to 65535, got '%s'", text)
+	}
+	return n, nil
+}
+
+// RequireFreePort fails when something accepts connections on addr. The
+// connect gets 1 s: a listener whose accept queue is full drops the SYN,
+// and such a port counts as in use.
+func RequireFreePort(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		conn.Close()
+	}
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
+		_, port, _ := net.SplitHostPort(addr)
+		return fmt.Errorf("port %s on 127.0.0.1 is busy; stop what uses it or set PORT to a free one", port)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
