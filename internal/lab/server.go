@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,10 +26,12 @@ func ServerEnv() []string {
 	return append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
 }
 
-// Launch starts the program at path with -addr addr and args, without
-// waiting for it to listen.
+// Launch starts the program at path with -addr addr and args, in the
+// program's folder (where a relative -pidfile goes), without waiting for
+// it to listen.
 func Launch(path, addr string, args ...string) (*Server, error) {
 	cmd := exec.Command(path, append([]string{"-addr", addr}, args...)...)
+	cmd.Dir = filepath.Dir(path)
 	cmd.Env = ServerEnv()
 	p, err := Start(cmd)
 	if err != nil {

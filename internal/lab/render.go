@@ -1,0 +1,157 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Colours are the terminal escapes the renderers use; NoColours is the
+// zero value, for a pipe, a file or NO_COLOR.
+type Colours struct {
+	Bold, Dim, Red, Green, Yellow, Cyan, Reset string
+}
+
+// NoColours renders plain text.
+var NoColours = Colours{}
+
+// TerminalColours are ANSI escapes.
+var TerminalColours = Colours{
+	Bold: "\x1b[1m", Dim: "\x1b[2m", Red: "\x1b[31m", Green: "\x1b[32m",
+	Yellow: "\x1b[33m", Cyan: "\x1b[36m", Reset: "\x1b[0m",
+}
+
+// Verdict is one row of a step's verdict: what happened to a request, a
+// job or the server, beside what the lesson expects.
+type Verdict struct {
+	Label string `json:"label"`
+	Got   string `json:"got"`
+	Want  string `json:"want"`
+}
+
+// Matched reports whether the outcome was the lesson's.
+func (v Verdict) Matched() bool { return v.Got == v.Want }
+
+// RenderVerdicts prints a step's verdict table.
+func RenderVerdicts(w io.Writer, c Colours, program string, rows []Verdict) {
+	width := max(len(program), 11)
+	fmt.Fprintf(w, "\n  %sVerdict (%s):%s\n", c.Bold, program, c.Reset)
+	fmt.Fprintf(w, "  %-*s %-9s| %-35s| %s\n", width, "program", "request", "what happened", "the lesson expects")
+	for _, r := range rows {
+		mark := c.Green + "✔" + c.Reset
+		if !r.Matched() {
+			mark = c.Red + "✘" + c.Reset
+		}
+		fmt.Fprintf(w, "%s %-*s %-8s | %-34s | %s\n", mark, width, program, r.Label, r.Got, r.Want)
+	}
+}
+
+// Timeline is what a step's timeline shows: one row per request, job,
+// client or server, on a common clock that starts at Start.
+type Timeline struct {
+	Start      time.Time
+	Signal     time.Time
+	SignalName string // SIGTERM
+	Rows       []TimelineRow
+	Legend     string
+}
+
+// TimelineRow is one row: its spans in order, and a note after the bar.
+type TimelineRow struct {
+	Label string
+	Spans []Span
+	OK    bool // green, or red when something failed
+	Note  string
+}
+
+// Span is one stretch of a row: Fill from From to To ('=' running, '.'
+// queued, '-' a server up, '1' or '2' a request answered by v1 or v2), and
+// End drawn at To ('o' answered or done, 'X' failed, 0 for none).
+type Span struct {
+	From, To time.Time
+	Fill     byte
+	End      byte
+}
+
+// TimelineWidth is how many columns the bars take.
+const TimelineWidth = 50
+
+// Seconds prints a duration as the timelines do: two decimals, cut, not
+// rounded (1.239 s is 1.23), never below 0.
+func Seconds(d time.Duration) string {
+	us := max(d.Microseconds(), 0)
+	return fmt.Sprintf("%d.%02d", us/1_000_000, us%1_000_000/10_000)
+}
+
+// RenderTimeline prints a timeline. Its span ends at the last span's end.
+func RenderTimeline(w io.Writer, c Colours, t Timeline) {
+	end := t.Start
+	for _, row := range t.Rows {
+		for _, s := range row.Spans {
+			if s.To.After(end) {
+				end = s.To
+			}
+		}
+	}
+	span := max(end.Sub(t.Start), time.Microsecond)
+	col := func(at time.Time) int {
+		c := int(at.Sub(t.Start).Microseconds() * (TimelineWidth - 1) / span.Microseconds())
+		return min(max(c, 0), TimelineWidth-1)
+	}
+	signalCol := col(t.Signal)
+	fmt.Fprintf(w, "\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)\n",
+		c.Bold, c.Reset, c.Yellow, t.SignalName, Seconds(t.Signal.Sub(t.Start)), c.Reset,
+		span.Microseconds()/(TimelineWidth-1)/1000)
+	fmt.Fprintf(w, "  %-9s %-*s%s s\n", "", TimelineWidth, "0 s", Seconds(span))
+	for _, row := range t.Rows {
+		fills := make([]byte, TimelineWidth)
+		ends := make([]byte, TimelineWidth)
+		for _, s := range row.Spans {
+			a, b := col(s.From), col(s.To)
+			for i := a; i < b; i++ {
+				fills[i] = s.Fill
+			}
+			if s.End != 0 && ends[b] != 'X' { // an o never hides an X
+				ends[b] = s.End
+			}
+		}
+		colour := c.Green
+		if !row.OK {
+			colour = c.Red
+		}
+		var bar strings.Builder
+		current := ""
+		for i := range TimelineWidth {
+			ch := byte(' ')
+			switch {
+			case ends[i] != 0:
+				ch = ends[i]
+			case i == signalCol:
+				ch = '|'
+			case fills[i] != 0:
+				ch = fills[i]
+			}
+			want := colour
+			switch ch {
+			case '|':
+				want = c.Yellow
+			case '2':
+				want = c.Cyan
+			}
+			if want != current {
+				bar.WriteString(want)
+				current = want
+			}
+			bar.WriteByte(ch)
+		}
+		fmt.Fprintf(w, "  %-9s %s%s  %s\n", row.Label, bar.String(), c.Reset, row.Note)
+	}
+	fmt.Fprintf(w, "  %s%s%s\n", c.Dim, t.Legend, c.Reset)
+}
+
+// The legends of the two kinds of timeline.
+const (
+	LegendSteps   = "= in flight or running  . queued  o answered/done  X failed  - server up"
+	LegendUpgrade = "1 2 in flight, answered by v1 or v2  o answered/exit 0  X failed  - server up"
+)

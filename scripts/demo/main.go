@@ -1,0 +1,717 @@
+// The classroom demo, run by scripts/demo.sh: the graceful-shutdown lesson,
+// live, one step per program.
+//
+//  1. 01-basic         gets SIGINT  (Ctrl+C) with requests in flight: they fail.
+//  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish.
+//  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
+//  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
+//     it hands its socket to v2, and not one request fails.
+//
+// Every step prints the commands it runs and runs exactly those (real curl,
+// real kill, real cp and mv), then a verdict table (what happened, what the
+// lesson expects, from internal/lab's lesson data) and a timeline.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"golang.org/x/sys/unix"
+)
+
+const name = "demo.sh"
+
+const usage = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
+
+Runs the graceful-shutdown lesson live, one step per example server:
+  1. 01-basic         gets SIGINT (Ctrl+C) while requests are in flight: they fail
+  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish
+  3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
+  4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
+                      keep sending requests: it hands its socket over, none fails
+Each step prints the commands it runs, then a verdict table and a timeline.
+
+Options:
+  --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
+               300ms a request in step 4) instead of the blog post's 5 s
+               (1s a request in step 4); for CI
+  --no-pause   do not wait for Enter between steps (also the case when
+               stdin is not a terminal)
+  --step N     run step N only (1 to 4)
+  --json FILE  also write every verdict to FILE, as JSON
+  -h, --help   show this help
+
+Environment:
+  PORT         port on 127.0.0.1 for the servers (default 8080); must be free
+  NO_COLOR     set it (non-empty) to turn colours off; they are only ever
+               used when stdout is a terminal
+
+Exit status: 0 every outcome matched the lesson; 1 some did not (the last
+line names them); 2 the demo could not run (bad option, missing tool, busy
+port, build failure, a server that never started or never stopped);
+130 or 143 when interrupted by SIGINT or SIGTERM.
+`
+
+// demo is one run: its options, its output, what it started, its verdicts.
+type demo struct {
+	t       lab.Timings
+	c       lab.Colours
+	pause   bool
+	addr    string
+	root    string // the checkout
+	work    string // the temporary folder: binaries, PID file
+	bin     string // work/bin, where the servers run from
+	stepT0  time.Time
+	results []stepResult
+
+	mu      sync.Mutex
+	servers []*lab.Process // every server started: their groups are ended at exit
+	ctx     context.Context       // cancelled at exit: ends every curl
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+// stepResult is one step's verdicts, as --json writes them.
+type stepResult struct {
+	Program  string        `json:"program"`
+	Verdicts []lab.Verdict `json:"verdicts"`
+}
+
+func main() {
+	lab.RemoveDriverDir()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fast := fs.Bool("fast", false, "")
+	noPause := fs.Bool("no-pause", false, "")
+	only := fs.Int("step", 0, "")
+	jsonFile := fs.String("json", "", "")
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		fail("%v (try --help)", err)
+	}
+	if *help {
+		fmt.Print(usage)
+		return
+	}
+	if fs.NArg() > 0 {
+		fail("unknown argument '%s' (try --help)", fs.Arg(0))
+	}
+	if *only < 0 || *only > len(lab.Steps)+1 {
+		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+1, *only)
+	}
+
+	d := &demo{t: lab.PostTimings}
+	if *fast {
+		d.t = lab.FastTimings
+	}
+	d.pause = !*noPause && isTerminal(os.Stdin)
+	if isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "" {
+		d.c = lab.TerminalColours
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.catchSignals()
+	d.check()
+
+	start := time.Now()
+	d.build(*only)
+	for i, step := range lab.Steps {
+		if *only == 0 || *only == i+1 {
+			if i > 0 && *only == 0 {
+				d.pauseFor(fmt.Sprintf("go on to step %d", i+1))
+			}
+			d.runStep(i+1, step)
+		}
+	}
+	if *only == 0 || *only == len(lab.Steps)+1 {
+		if *only == 0 {
+			d.pauseFor(fmt.Sprintf("go on to step %d", len(lab.Steps)+1))
+		}
+		d.runUpgrade()
+	}
+	d.finish(start, *jsonFile)
+}
+
+// fail prints one line and exits 2: the demo could not run.
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s: %s\n", name, fmt.Sprintf(format, args...))
+	os.Exit(2)
+}
+
+// die is fail once everything the demo started is ended.
+func (d *demo) die(format string, args ...any) {
+	d.cleanup()
+	fail(format, args...)
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// catchSignals ends the demo on SIGINT (Ctrl+C) or SIGTERM: every process
+// it started is ended and the temporary files removed, then it exits 130 or
+// 143. Catching SIGINT also undoes an inherited "ignore SIGINT" (a script
+// started in the background): the servers it starts then get SIGINT's
+// default action, so 01-basic dies of it as it should.
+func (d *demo) catchSignals() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM) // a second Ctrl+C must not cut the cleanup short
+		if sig == syscall.SIGINT {
+			fmt.Fprintf(os.Stderr, "\n%s: interrupted\n", name)
+			d.cleanup()
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "%s: terminated\n", name)
+		d.cleanup()
+		os.Exit(143)
+	}()
+}
+
+// cleanup ends every server and curl the demo started, and the successor
+// 04-zero-downtime started itself (in its process group, and an orphan
+// handed to the demo), then removes the temporary folder.
+func (d *demo) cleanup() {
+	d.once.Do(func() {
+		d.cancel()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		// A server's group outlives it while a successor it started runs.
+		for _, p := range d.servers {
+			if p.Running() {
+				fmt.Fprintf(os.Stderr, "%s: stopping server PID %d\n", name, p.PID())
+			}
+			_ = p.Kill(5 * time.Second)
+		}
+		if pid := lab.ReadPIDFile(d.pidFile()); pid > 0 && lab.PIDRunning(pid) {
+			fmt.Fprintf(os.Stderr, "%s: stopping server PID %d (from its PID file)\n", name, pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			lab.WaitPIDGone(pid, 2*time.Second)
+		}
+		lab.ReapOrphans()
+		if d.work != "" {
+			os.RemoveAll(d.work)
+		}
+	})
+}
+
+// check refuses to start without its tools or with a busy port.
+func (d *demo) check() {
+	for _, tool := range []string{"go", "curl", "kill", "cp", "mv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fail("'%s' is needed but was not found in PATH", tool)
+		}
+	}
+	out, err := exec.Command("curl", "--version").Output()
+	m := regexp.MustCompile(`^curl (\d+)\.(\d+)`).FindSubmatch(out)
+	if err != nil || m == nil || atoi(m[1])*1000+atoi(m[2]) < 7084 {
+		first, _, _ := strings.Cut(string(out), "\n")
+		fail("needs curl 7.84 or newer (for -w '%%header{...}'); this is %s", first)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	if _, err := lab.ParsePort(port); err != nil {
+		fail("%v", err)
+	}
+	d.addr = "127.0.0.1:" + port
+	if err := lab.RequireFreePort(d.addr); err != nil {
+		fail("%v", err)
+	}
+	if err := lab.SetSubreaper(); err != nil {
+		fail("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+	}
+	if d.root, err = lab.RepoRoot(); err != nil {
+		fail("%v", err)
+	}
+}
+
+func atoi(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+
+// ------------------------------------------------------------- printing --
+
+// quote is a command as you would type it.
+func quote(words ...string) string {
+	plain := regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
+	var out []string
+	for _, w := range words {
+		if plain.MatchString(w) || w == "&" {
+			out = append(out, w)
+		} else {
+			out = append(out, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// show prints a command line, with the step's clock, before it runs.
+func (d *demo) show(line string) {
+	when := "       "
+	if !d.stepT0.IsZero() {
+		when = fmt.Sprintf("+%5ss", lab.Seconds(time.Since(d.stepT0)))
+	}
+	fmt.Printf("  %s%s%s  %s$ %s%s\n", d.c.Dim, when, d.c.Reset, d.c.Bold, line, d.c.Reset)
+}
+
+// note prints a comment line between commands.
+func (d *demo) note(format string, args ...any) {
+	fmt.Printf("  %s# %s%s\n", d.c.Cyan, fmt.Sprintf(format, args...), d.c.Reset)
+}
+
+// result prints what a foreground command got.
+func (d *demo) result(text string) {
+	fmt.Printf("             %s-> %s%s\n", d.c.Dim, text, d.c.Reset)
+}
+
+func (d *demo) pauseFor(what string) {
+	if !d.pause {
+		return
+	}
+	fmt.Printf("\n%s>> Press Enter to %s (Ctrl+C quits) %s", d.c.Yellow, what, d.c.Reset)
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+// banner says what a step will do, and the commands it will run.
+func (d *demo) banner(title string, about, commands []string) {
+	fmt.Printf("\n%s%s== %s ==%s\n", d.c.Bold, d.c.Cyan, title, d.c.Reset)
+	for _, line := range about {
+		fmt.Printf("  %s\n", line)
+	}
+	fmt.Printf("\n  The commands, in order:\n")
+	for _, line := range commands {
+		fmt.Printf("    %s\n", line)
+	}
+}
+
+// run shows a command, runs it in dir and dies if it fails.
+func (d *demo) run(dir string, args ...string) {
+	d.show(quote(args...))
+	cmd := exec.CommandContext(d.ctx, args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOTMPDIR="+d.work)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		d.die("%s failed: %v\n%s", quote(args...), err, out)
+	}
+}
+
+// kill sends sig to pid with a real kill, as the class would.
+func (d *demo) kill(sig syscall.Signal, pid int) time.Time {
+	flag := "-" + strings.TrimPrefix(lab.SignalName(sig), "SIG")
+	d.show(quote("kill", flag, strconv.Itoa(pid)))
+	at := time.Now()
+	if out, err := exec.Command("kill", flag, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		d.die("kill %s %d: %v %s", flag, pid, err, out)
+	}
+	return at
+}
+
+// --------------------------------------------------------------- servers --
+
+func (d *demo) pidFile() string {
+	if d.bin == "" {
+		return ""
+	}
+	return filepath.Join(d.bin, "04-zero-downtime.pid")
+}
+
+// build compiles the programs the steps need, as a person would.
+func (d *demo) build(only int) {
+	var err error
+	if d.work, err = os.MkdirTemp("", "graceful-demo."); err != nil {
+		fail("%v", err)
+	}
+	d.bin = filepath.Join(d.work, "bin")
+	var names []string
+	for i, step := range lab.Steps {
+		if only == 0 || only == i+1 {
+			names = append(names, step.Program)
+		}
+	}
+	if len(names) == 0 {
+		return // the upgrade step builds its own two versions
+	}
+	d.banner(fmt.Sprintf("Build the example%s", plural(len(names))), []string{
+		"We build binaries and run those, not `go run`: a signal sent to `go run`",
+		"reaches the go tool, which dies and leaves the real server running.",
+		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
+	}, nil)
+	d.show(quote("cd", d.root))
+	for _, n := range names {
+		d.run(d.root, lab.BuildCommand(filepath.Join(d.bin, n), "./"+n, "")...)
+	}
+	d.show(quote("cd", d.bin))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// launch starts ./program from the build folder and waits until it listens.
+func (d *demo) launch(program string, flags ...string) *lab.Server {
+	if err := lab.RequireFreePort(d.addr); err != nil {
+		d.die("%v", err)
+	}
+	args := append([]string{"-addr", d.addr}, flags...)
+	d.show(quote(append([]string{"GIN_MODE=release", "./" + program}, append(args, "&")...)...))
+	s, err := lab.Launch(filepath.Join(d.bin, program), d.addr, flags...)
+	if err != nil {
+		d.die("%v", err)
+	}
+	d.mu.Lock()
+	d.servers = append(d.servers, s.Process)
+	d.mu.Unlock()
+	if err := s.WaitReady(10 * time.Second); err != nil {
+		d.die("the server did not start: %v: %s", err, lastLine(s.Out))
+	}
+	d.note("listening, PID %d", s.PID())
+	return s
+}
+
+// lastLine is the last thing a server said, for an error message.
+func lastLine(o *lab.Output) string {
+	lines := o.All()
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return lines[len(lines)-1].Text
+}
+
+// waitLog waits for evidence in the server's log, or dies.
+func (d *demo) waitLog(s *lab.Server, e lab.Evidence) {
+	if err := s.WaitLog(e.Text, e.N, 10*time.Second); err != nil {
+		d.die("%v", err)
+	}
+}
+
+// waitExit waits for a server to exit.
+func (d *demo) waitExit(s *lab.Server) *os.ProcessState {
+	state, err := s.WaitProcessExit(d.t.Timeout + 10*time.Second)
+	if err != nil {
+		d.die("%v", err)
+	}
+	return state
+}
+
+// goLog matches a line of Go's log package: its date, its time, its text.
+var goLog = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (.*)$`)
+
+// lastWords is the last line of Go's log (without the date) among lines.
+func lastWords(lines []lab.Line) string {
+	last := ""
+	for _, l := range lines {
+		if m := goLog.FindStringSubmatch(l.Text); m != nil {
+			last = m[1]
+		}
+	}
+	return last
+}
+
+// curl sends one request with a real curl.
+// write is lab.CurlStatus, or lab.CurlHeaders where the step needs to
+// know which build answered.
+func (d *demo) curl(write, method, path string) *lab.Curl {
+	return lab.RunCurl(d.ctx, d.curlArgs(write, method, path))
+}
+
+func (d *demo) curlArgs(write, method, path string) []string {
+	return lab.CurlArgs(d.t.Timeout+10*time.Second, write, method, "http://"+d.addr+path)
+}
+
+func (d *demo) curlLine(write, method, path string) string {
+	return quote(d.curlArgs(write, method, path)...)
+}
+
+// ------------------------------------------------------------ steps 1-3 --
+
+// request is one request of a step and, once it returned, what curl got.
+type request struct {
+	label string
+	done  chan *lab.Curl
+	curl  *lab.Curl
+}
+
+func (r *request) wait() *lab.Curl {
+	if r.curl == nil {
+		r.curl = <-r.done
+	}
+	return r.curl
+}
+
+// send starts a request in the background: it will be in flight at the
+// signal.
+func (d *demo) send(label, method, path string) *request {
+	if d.stepT0.IsZero() {
+		d.stepT0 = time.Now()
+	}
+	d.show(d.curlLine(lab.CurlStatus, method, path) + " &")
+	r := &request{label: label, done: make(chan *lab.Curl, 1)}
+	go func() { r.done <- d.curl(lab.CurlStatus, method, path) }()
+	return r
+}
+
+// sendNow sends a request in the foreground and shows its answer.
+func (d *demo) sendNow(label, method, path string) *request {
+	if d.stepT0.IsZero() {
+		d.stepT0 = time.Now()
+	}
+	d.show(d.curlLine(lab.CurlStatus, method, path))
+	r := &request{label: label, curl: d.curl(lab.CurlStatus, method, path)}
+	d.result(r.curl.Outcome())
+	return r
+}
+
+func evidenceText(es []lab.Evidence) string {
+	var parts []string
+	for _, e := range es {
+		parts = append(parts, fmt.Sprintf("%d x '%s'", e.N, strings.TrimSpace(e.Text)))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// runStep runs one of steps 1 to 3 from its data in lab.Steps.
+func (d *demo) runStep(number int, step lab.Step) {
+	flags := step.Flags(d.t)
+	sigFlag := "-" + strings.TrimPrefix(lab.SignalName(step.Signal), "SIG")
+	commands := []string{
+		quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...),
+		fmt.Sprintf("%s &        # %d times, %s apart", d.curlLine(lab.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
+	}
+	if step.Jobs > 0 {
+		commands = append(commands, fmt.Sprintf("%s         # %d times", d.curlLine(lab.CurlStatus, "POST", "/jobs"), step.Jobs))
+	}
+	commands = append(commands,
+		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
+		fmt.Sprintf("%s          # once the port is closed", d.curlLine(lab.CurlStatus, step.Late.Method, step.Late.Path)))
+	d.banner(fmt.Sprintf("Step %d of %d: %s", number, len(lab.Steps)+1, step.Title), step.Intro(d.t), commands)
+	d.pauseFor(fmt.Sprintf("run step %d", number))
+	fmt.Println()
+	d.stepT0 = time.Time{}
+
+	s := d.launch(step.Program, flags...)
+	var requests []*request
+	for i := 1; i <= step.Gets; i++ {
+		if i > 1 {
+			time.Sleep(d.t.Stagger) // pacing: the requests start apart
+		}
+		requests = append(requests, d.send(fmt.Sprintf("req%d", i), "GET", "/"))
+	}
+	for i := 1; i <= step.Jobs; i++ {
+		requests = append(requests, d.sendNow(fmt.Sprintf("job%d", i), "POST", "/jobs"))
+	}
+	for _, e := range step.Before {
+		d.waitLog(s, e)
+	}
+	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lab.Timings
+	d.note("the log shows %s: signal now", evidenceText(step.Before))
+	signalled := d.kill(step.Signal, s.PID())
+	for _, e := range step.After {
+		d.waitLog(s, e)
+	}
+	if err := lab.WaitRefused(d.addr, 10*time.Second); err != nil {
+		d.die("%v", err)
+	}
+	d.note("the port is closed; one more request")
+	requests = append(requests, d.sendNow(step.Late.Label, step.Late.Method, step.Late.Path))
+	for _, r := range requests {
+		r.wait()
+	}
+	d.note("waiting for the server to exit")
+	state := d.waitExit(s)
+	if _, err := s.WaitExit(5 * time.Second); err != nil {
+		d.die("%v", err)
+	}
+
+	fmt.Printf("\n  %sThe server log (%s):%s\n", d.c.Bold, step.Program, d.c.Reset)
+	for _, l := range s.Out.All() {
+		fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)
+	}
+	if step.Jobs > 0 {
+		fmt.Printf("\n  %sEach job's fate, from that log:%s\n", d.c.Bold, d.c.Reset)
+		fates := 0
+		for _, l := range s.Out.All() {
+			if m := jobFate.FindString(l.Text); m != "" {
+				fmt.Printf("    %s\n", m)
+				fates++
+			}
+		}
+		if fates == 0 {
+			fmt.Println("    (none logged)")
+		}
+	}
+
+	byLabel := map[string]*lab.Curl{}
+	for _, r := range requests {
+		byLabel[r.label] = r.curl
+	}
+	var verdicts []lab.Verdict
+	var rows []lab.TimelineRow
+	for _, want := range step.Expect {
+		v := lab.Verdict{Label: want.Label, Want: want.Want}
+		switch c := byLabel[want.Label]; {
+		case want.Label == "server":
+			v.Got = lab.ExitText(state)
+			if state.Exited() {
+				v.Got += " (" + lastWords(s.Out.All()) + ")"
+			}
+			rows = append(rows, serverRow(d.stepT0, s, state))
+		case strings.HasPrefix(want.Label, "job"):
+			id := jobID(c)
+			v.Want = fmt.Sprintf("job %s %s", id, want.Want)
+			v.Got = jobOutcome(c, id, s.Out)
+			rows = append(rows, jobRow(want.Label, c, id, s.Out))
+		default:
+			v.Got = c.Outcome()
+			rows = append(rows, requestRow(want.Label, c))
+		}
+		verdicts = append(verdicts, v)
+	}
+	d.verdicts(step.Program, verdicts)
+	// The server's row comes last, as in the verdict.
+	lab.RenderTimeline(os.Stdout, d.c, lab.Timeline{
+		Start: d.stepT0, Signal: signalled, SignalName: lab.SignalName(step.Signal),
+		Rows: rows, Legend: lab.LegendSteps,
+	})
+}
+
+// verdicts prints and keeps a step's verdict.
+func (d *demo) verdicts(program string, rows []lab.Verdict) {
+	lab.RenderVerdicts(os.Stdout, d.c, program, rows)
+	d.results = append(d.results, stepResult{Program: program, Verdicts: rows})
+}
+
+var (
+	jobFate   = regexp.MustCompile(`job \d+ (done|abandoned: .*)$`)
+	jobIDBody = regexp.MustCompile(`^\{"id":(\d+)\}$`)
+)
+
+// jobID is the id the server gave a job (empty when it was not accepted).
+func jobID(c *lab.Curl) string {
+	if m := jobIDBody.FindStringSubmatch(c.Body()); c.Status() == 202 && m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// jobOutcome is a job's fate from the server's log.
+func jobOutcome(c *lab.Curl, id string, out *lab.Output) string {
+	if id == "" {
+		return "POST /jobs: " + c.Outcome()
+	}
+	if l, ok := logLine(out, `job `+id+` (done|abandoned: .*)$`); ok {
+		return jobFate.FindString(l.Text)
+	}
+	return "job " + id + ": no fate in the log"
+}
+
+// logLine is the first line of out matching the regular expression.
+func logLine(out *lab.Output, pattern string) (lab.Line, bool) {
+	re := regexp.MustCompile(pattern)
+	for _, l := range out.All() {
+		if re.MatchString(l.Text) {
+			return l, true
+		}
+	}
+	return lab.Line{}, false
+}
+
+func end(ok bool) byte {
+	if ok {
+		return 'o'
+	}
+	return 'X'
+}
+
+// requestRow draws a request: in flight from sent to answered.
+func requestRow(label string, c *lab.Curl) lab.TimelineRow {
+	ok := c.Exit == 0
+	return lab.TimelineRow{Label: label, OK: ok,
+		Spans: []lab.Span{{From: c.Sent, To: c.Done, Fill: '=', End: end(ok)}},
+		Note:  fmt.Sprintf("%s after %s s", c.Short(), lab.Seconds(c.Done.Sub(c.Sent)))}
+}
+
+// jobRow draws a job: queued from its 202 until a worker starts it, then
+// running until done, as the server's log stamps them.
+func jobRow(label string, c *lab.Curl, id string, out *lab.Output) lab.TimelineRow {
+	if id == "" {
+		return lab.TimelineRow{Label: label, Note: "not accepted",
+			Spans: []lab.Span{{From: c.Sent, To: c.Done, Fill: '=', End: 'X'}}}
+	}
+	at := func(pattern string, otherwise time.Time) time.Time {
+		if l, ok := logLine(out, pattern); ok {
+			return l.At
+		}
+		return otherwise
+	}
+	queued := at(`job `+id+` queued$`, c.Sent)
+	started := at(`job `+id+` started`, queued)
+	finished := at(`job `+id+` (done|abandoned)`, started)
+	_, done := logLine(out, `job `+id+` done$`)
+	fate := "abandoned"
+	if done {
+		fate = "done"
+	}
+	return lab.TimelineRow{Label: label, OK: done,
+		Spans: []lab.Span{{From: queued, To: started, Fill: '.'}, {From: started, To: finished, Fill: '=', End: end(done)}},
+		Note:  fmt.Sprintf("%s %s s after queued", fate, lab.Seconds(finished.Sub(queued)))}
+}
+
+// serverRow draws the server: up from the first request until it exited.
+func serverRow(t0 time.Time, s *lab.Server, state *os.ProcessState) lab.TimelineRow {
+	ok := state.Exited() && state.ExitCode() == 0
+	return lab.TimelineRow{Label: "server", OK: ok,
+		Spans: []lab.Span{{From: t0, To: s.ExitedAt, Fill: '-', End: end(ok)}},
+		Note:  fmt.Sprintf("%s at %s s", lab.ExitText(state), lab.Seconds(s.ExitedAt.Sub(t0)))}
+}
+
+// --------------------------------------------------------------- finish --
+
+func (d *demo) finish(start time.Time, jsonFile string) {
+	d.cleanup()
+	total, mismatches := 0, []string{}
+	for _, r := range d.results {
+		for _, v := range r.Verdicts {
+			total++
+			if !v.Matched() {
+				mismatches = append(mismatches, r.Program+" "+v.Label)
+			}
+		}
+	}
+	if jsonFile != "" {
+		data, _ := json.MarshalIndent(struct {
+			Steps []stepResult `json:"steps"`
+		}{d.results}, "", "  ")
+		if err := os.WriteFile(jsonFile, append(data, '\n'), 0o644); err != nil {
+			fail("%v", err)
+		}
+	}
+	fmt.Printf("\nFinished in %s s.\n", lab.Seconds(time.Since(start)))
+	if len(mismatches) == 0 {
+		fmt.Printf("%sRESULT: PASS %d/%d outcomes matched the lesson%s\n", d.c.Green, total, total, d.c.Reset)
+		return
+	}
+	fmt.Printf("%sRESULT: FAIL %d/%d outcomes matched the lesson; mismatches: %s%s\n",
+		d.c.Red, total-len(mismatches), total, strings.Join(mismatches, ", "), d.c.Reset)
+	os.Exit(1)
+}
