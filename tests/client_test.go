@@ -2,19 +2,18 @@ package tests
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
 // clientTimeout bounds every request, so a hung server fails a test
 // instead of hanging it.
-const clientTimeout = 60 * time.Second
+const clientTimeout = lab.ClientTimeout
 
 // response is what a client saw: a status and body, or an error.
 type response struct {
@@ -23,30 +22,18 @@ type response struct {
 	err    error
 }
 
-// errorClass sorts a failed request the way the lesson talks about it.
-type errorClass string
+// errorClass sorts a failed request the way the lesson talks about it
+// (lab.Classify is the one rule, for Go's errors and hey's texts alike).
+type errorClass = lab.Class
 
 const (
-	refused errorClass = "refused" // the listener was closed: never accepted
-	cut     errorClass = "cut"     // accepted, then the connection died
-	timeout errorClass = "timeout" // no answer in time
-	other   errorClass = "other"
+	refused = lab.Refused // the listener was closed: never accepted
+	cut     = lab.Cut     // accepted, then the connection died
+	timeout = lab.Timeout // no answer in time
+	other   = lab.Other
 )
 
-func classify(err error) errorClass {
-	var netErr net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return refused
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return cut
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return timeout
-	default:
-		return other
-	}
-}
+func classify(err error) errorClass { return lab.Classify(err) }
 
 // send makes one request on a connection of its own (no keep-alive), so
 // each in-flight request is exactly one connection the server must drain.
@@ -56,21 +43,8 @@ func send(method, url string) response {
 
 // sendContext is send with a context: cancelling it hangs up.
 func sendContext(ctx context.Context, method, url string) response {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return response{err: err}
-	}
-	client := &http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true},
-		Timeout:   clientTimeout,
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, body: string(body), err: err}
+	r := lab.Send(ctx, method, url)
+	return response{status: r.Status, body: r.Body, err: r.Err}
 }
 
 // sendAsync starts a request in the background; receive its response from

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,45 +9,32 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
-// demoRows are the verdict rows scripts/demo.sh must print: program,
-// request or job, and what happened, which is what the lesson expects.
-var demoRows = [][3]string{
-	{"01-basic", "req1", "curl: (52) Empty reply from server"},
-	{"01-basic", "req2", "curl: (52) Empty reply from server"},
-	{"01-basic", "req3", "curl: (52) Empty reply from server"},
-	{"01-basic", "late", "curl: (7) connection refused"},
-	{"01-basic", "server", "killed by SIGINT"},
-	{"02-graceful", "req1", "200 Welcome Gin Server"},
-	{"02-graceful", "req2", "200 Welcome Gin Server"},
-	{"02-graceful", "req3", "200 Welcome Gin Server"},
-	{"02-graceful", "late", "curl: (7) connection refused"},
-	{"02-graceful", "server", "exit 0 (Server exiting)"},
-	{"03-workers", "req1", "200 Welcome Gin Server"},
-	{"03-workers", "req2", "200 Welcome Gin Server"},
-	{"03-workers", "job1", "job 1 done"},
-	{"03-workers", "job2", "job 2 done"},
-	{"03-workers", "job3", "job 3 done"},
-	{"03-workers", "job4", "job 4 done"},
-	{"03-workers", "late-job", "curl: (7) connection refused"},
-	{"03-workers", "server", "exit 0 (Server exiting)"},
-	{"04-zero-downtime", "requests", "0 failed, all answered 200"},
-	{"04-zero-downtime", "v1", "answers from v1, the old PID"},
-	{"04-zero-downtime", "v2", "answers from v2, the new PID"},
-	{"04-zero-downtime", "clients", "each saw v1, then v2"},
-	{"04-zero-downtime", "old", "exit 0 (Server exiting)"},
-	{"04-zero-downtime", "new", "exited on SIGTERM (Server exiting)"},
+// demoReport is what scripts/demo.sh --json writes: each step's verdicts.
+type demoReport struct {
+	Steps []struct {
+		Program  string        `json:"program"`
+		Verdicts []lab.Verdict `json:"verdicts"`
+	} `json:"steps"`
 }
 
 // startDemo runs scripts/demo.sh unattended (no terminal on stdin) on a
-// free port, with its temporary files in a folder of the test's own.
-func startDemo(t *testing.T, args ...string) (demo *process, port, tmp string) {
+// free port, with its temporary files in a folder of the test's own and
+// its report in tmp/report.json. With shell, the command runs through
+// bash -c, "$@" being the demo's arguments.
+func startDemo(t *testing.T, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
 	trackSources(t)
 	_, port, _ = strings.Cut(freePort(t), ":")
 	tmp = t.TempDir()
+	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
+	if shell != "" {
+		cmd = exec.Command("bash", append([]string{"-c", shell, "bash"}, args...)...)
+	}
 	cmd.Dir = repoRoot()
 	cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1")
 	// Registered first, so it runs after the demo's own group is killed:
@@ -56,6 +44,53 @@ func startDemo(t *testing.T, args ...string) (demo *process, port, tmp string) {
 	return demo, port, tmp
 }
 
+// readReport reads the demo's --json report.
+func readReport(t *testing.T, tmp string) demoReport {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(tmp, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r demoReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// expectedSteps are the verdict rows of every step as internal/lab's lesson
+// data states them, the demo's own source of what to expect.
+func expectedSteps() map[string][]lab.Verdict {
+	want := map[string][]lab.Verdict{lab.UpgradeStep.Program: lab.UpgradeStep.Expect}
+	for _, s := range lab.Steps {
+		want[s.Program] = s.Expect
+	}
+	return want
+}
+
+// assertLesson checks a report's steps: exactly programs, in order, each
+// with the lesson's rows in the lesson's order, each as the lesson says.
+// A job's row wants "job ID done", ID as the server gave it.
+func assertLesson(t *testing.T, r demoReport, programs ...string) {
+	t.Helper()
+	expected := expectedSteps()
+	if len(r.Steps) != len(programs) {
+		t.Fatalf("want the steps %v, got %d steps: %+v", programs, len(r.Steps), r.Steps)
+	}
+	for i, step := range r.Steps {
+		want := expected[programs[i]]
+		if step.Program != programs[i] || len(step.Verdicts) != len(want) {
+			t.Fatalf("step %d: want %s with %d rows, got %s with %+v", i+1, programs[i], len(want), step.Program, step.Verdicts)
+		}
+		for j, v := range step.Verdicts {
+			w := want[j]
+			if v.Label != w.Label || !v.Matched() || (v.Want != w.Want && !(strings.HasPrefix(v.Label, "job") && strings.HasSuffix(v.Want, " "+w.Want))) {
+				t.Errorf("%s %s: got %q, want %q (lesson: %q)", step.Program, v.Label, v.Got, v.Want, w.Want)
+			}
+		}
+	}
+}
+
 // The classroom demo, unattended as in CI: exit 0, every verdict row as the
 // lesson says, and nothing left running.
 func TestDemo(t *testing.T) {
@@ -63,26 +98,9 @@ func TestDemo(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
-	demo, port, _ := startDemo(t, "--fast", "--no-pause")
+	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
-
-	// A row: "✔ 02-graceful req1     | what happened | what the lesson expects".
-	var rows [][3]string
-	for line := range strings.Lines(demo.out.String()) {
-		columns := strings.Split(strings.TrimSpace(line), " | ")
-		head := strings.Fields(columns[0])
-		if len(columns) != 3 || len(head) != 3 || (head[0] != "✔" && head[0] != "✘") {
-			continue
-		}
-		got, want := strings.TrimSpace(columns[1]), strings.TrimSpace(columns[2])
-		if head[0] != "✔" || got != want {
-			t.Errorf("a mismatch in the demo: %s", line)
-		}
-		rows = append(rows, [3]string{head[1], head[2], got})
-	}
-	if !slices.Equal(rows, demoRows) {
-		t.Errorf("verdict rows:\n got %q\nwant %q\noutput:\n%s", rows, demoRows, demo.out)
-	}
+	assertLesson(t, readReport(t, tmp), "01-basic", "02-graceful", "03-workers", "04-zero-downtime")
 	if len(demo.out.lines("RESULT: PASS 24/24 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
@@ -90,6 +108,35 @@ func TestDemo(t *testing.T) {
 		t.Errorf("want 4 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
+	assertNoFiles(t, tmp, "report.json")
+}
+
+// --step N runs one step, as an instructor picks a lesson. Started in the
+// background by a shell (`demo.sh &`), the demo inherits SIGINT ignored; it
+// must still start 01-basic with SIGINT at its default action, or 01-basic
+// would shrug off the demo's kill -INT.
+func TestDemoStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the demo")
+	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name, shell, step, program string
+	}{
+		{"02-graceful", "", "2", "02-graceful"},
+		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
+			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
+			assertLesson(t, readReport(t, tmp), tc.program)
+			if n := len(demo.out.lines("Timeline (")); n != 1 {
+				t.Errorf("want 1 timeline, got %d\noutput:\n%s", n, demo.out)
+			}
+			assertNothingLeft(t, "127.0.0.1:"+port)
+		})
+	}
 }
 
 // Ctrl+C in the middle of the demo: it stops at once, ends every server it
@@ -99,17 +146,62 @@ func TestDemoInterrupted(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
-	demo, port, tmp := startDemo(t, "--fast", "--no-pause")
+	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.waitLog(t, "== Step 2 of 4", 1)
-	demo.waitLog(t, "GET / started", 4) // step 1's three and one of step 2's: a server is up
+	demo.waitLog(t, "# listening, PID", 2) // step 2's server is up
 	// A terminal's Ctrl+C signals the whole foreground process group.
 	if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	demo.assertExitedWith(t, demo.waitExit(t), 130)
 	assertNothingLeft(t, "127.0.0.1:"+port)
-	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
-		t.Errorf("the demo left its temporary files: %q", left)
+	assertNoFiles(t, tmp)
+}
+
+// Bad input gets one clear line and exit status 2, and starts nothing.
+func TestDemoBadInput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		port string
+		want string
+	}{
+		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
+		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be from 1 to 4, got 9"},
+		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, tc.args...)...)
+			cmd.Dir = repoRoot()
+			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+			if tc.port != "" {
+				cmd.Env = append(cmd.Env, "PORT="+tc.port)
+			}
+			p := startProcess(t, cmd)
+			p.assertExitedWith(t, p.waitExitWithin(t, scriptTimeout), 2)
+			if got := strings.TrimSpace(p.out.String()); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A busy port is refused before anything starts.
+func TestDemoBusyPort(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "02-graceful")
+	_, port, _ := strings.Cut(s.addr, ":")
+	cmd := exec.Command("bash", "scripts/demo.sh", "--fast", "--no-pause")
+	cmd.Dir = repoRoot()
+	cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+t.TempDir())
+	p := startProcess(t, cmd)
+	p.assertExitedWith(t, p.waitExitWithin(t, scriptTimeout), 2)
+	want := "demo.sh: port " + port + " on 127.0.0.1 is busy; stop what uses it or set PORT to a free one"
+	if got := strings.TrimSpace(p.out.String()); got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -121,9 +213,20 @@ func assertNothingLeft(t *testing.T, arg string) {
 	}
 }
 
+// assertNoFiles fails the test if dir holds anything but keep.
+func assertNoFiles(t *testing.T, dir string, keep ...string) {
+	t.Helper()
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range left {
+		if !slices.Contains(keep, filepath.Base(f)) {
+			t.Errorf("the demo left a temporary file: %s", f)
+		}
+	}
+}
+
 // killByArgument ends the processes assertNothingLeft would name. The demo
-// starts its servers in process groups of their own (set -m), so killing
-// the demo's group does not reach them.
+// starts its servers in process groups of their own, so killing the demo's
+// group does not reach them.
 func killByArgument(arg string) {
-	killAndReap(processesWithArgument(arg))
+	lab.KillAndReap(processesWithArgument(arg))
 }

@@ -8,13 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
 // examples are the programs under test, built once by TestMain.
@@ -48,7 +46,7 @@ func runSuite(m *testing.M) int {
 	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
 	// server `go run` starts) are handed to this process instead of init,
 	// so tests can wait for them and read their exit status.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := lab.SetSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER):", err)
 		return 1
 	}
@@ -61,69 +59,41 @@ func runSuite(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 
-	if err := buildAll(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// Every program with one `go build -o`, never `go run`: a signal sent
+	// to `go run` reaches the go tool, which dies and leaves the server
+	// itself running (TestGoRunHidesSignals). Under -race the programs are
+	// built with -race too; hey, the client, never is.
+	var pkgs []string
+	for _, name := range examples {
+		pkgs = append(pkgs, "./"+name)
 	}
-	if err := buildVersion("04-zero-downtime", "v2"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	for _, name := range pitfalls {
+		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
-	// hey, the load tool: a tool of the module, built once, without -race
-	// (it is the client, not what is under test).
-	if err := goBuild([]string{"build", "-o", filepath.Join(binDir, "hey"), "github.com/rakyll/hey"}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	for _, build := range []func() error{
+		func() error { return lab.Build(binDir, raceEnabled, pkgs...) },
+		func() error {
+			return lab.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
+		},
+		func() error { return lab.BuildHey(binDir) },
+	} {
+		if err := build(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 
 	if timeout, ok := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration); ok {
 		killBeforeTimeout(timeout)
 	}
 	code := m.Run()
-	reapOrphans()
+	lab.ReapOrphans()
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)
 		killLeftovers()
 		return 1
 	}
 	return code
-}
-
-// buildAll compiles every program into binDir with one `go build -o`,
-// never `go run`: a signal sent to `go run` reaches the go tool, which dies
-// and leaves the server itself running (TestGoRunHidesSignals). Under -race
-// the programs are built with -race too.
-func buildAll() error {
-	args := []string{"build", "-o", binDir + string(filepath.Separator)}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	for _, name := range examples {
-		args = append(args, "./"+name)
-	}
-	for _, name := range pitfalls {
-		args = append(args, "./tests/testdata/pitfalls/"+name)
-	}
-	return goBuild(args)
-}
-
-// buildVersion builds an example again as another version, into
-// binDir/VERSION/NAME, the way a release would set it.
-func buildVersion(name, version string) error {
-	args := []string{"build", "-o", filepath.Join(binDir, version, name), "-ldflags", "-X main.version=" + version}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	return goBuild(append(args, "./"+name))
-}
-
-func goBuild(args []string) error {
-	cmd := exec.Command("go", args...)
-	cmd.Dir = repoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
 }
 
 // repoRoot is the module root: go test runs a package in its own folder.

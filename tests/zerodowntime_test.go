@@ -12,7 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
 // boundedClient is http.DefaultClient with a time limit.
@@ -49,19 +50,13 @@ func startUpgradable(t *testing.T) *upgradable {
 }
 
 // install puts a new build at the running binary's path the way a deploy
-// should: copy it beside, then rename it over. The running process keeps
-// the old file; the next one to start gets the new. The copy is made by cp,
-// not by this process: a child forked by a parallel test could inherit our
-// write descriptor for a moment, and exec of a file open for writing fails
-// with "text file busy".
+// should, with the commands lab.InstallCommands gives (cp beside, mv over).
 func (u *upgradable) install(t *testing.T, build string) {
 	t.Helper()
-	next := u.binary + ".next"
-	if out, err := exec.Command("cp", build, next).CombinedOutput(); err != nil {
-		t.Fatalf("cp %s: %v\n%s", build, err, out)
-	}
-	if err := os.Rename(next, u.binary); err != nil {
-		t.Fatal(err)
+	for _, args := range lab.InstallCommands(build, u.binary) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, out)
+		}
 	}
 }
 
@@ -78,13 +73,9 @@ func (u *upgradable) script(t *testing.T, name, text string) string {
 // servingPID reads the PID file, which the serving process writes when ready.
 func (u *upgradable) servingPID(t *testing.T) int {
 	t.Helper()
-	data, err := os.ReadFile(u.pidFile)
-	if err != nil {
-		t.Fatalf("PID file: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatalf("PID file: %v", err)
+	pid := lab.ReadPIDFile(u.pidFile)
+	if pid == 0 {
+		t.Fatalf("no PID in the PID file %s", u.pidFile)
 	}
 	return pid
 }
@@ -97,24 +88,12 @@ func (u *upgradable) stopSuccessor(t *testing.T, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to the new process %d: %v", pid, err)
 	}
-	exited := make(chan syscall.WaitStatus, 1)
-	go func() {
-		var ws syscall.WaitStatus
-		for {
-			_, err := syscall.Wait4(pid, &ws, 0, nil)
-			if err != syscall.EINTR {
-				break
-			}
-		}
-		exited <- ws
-	}()
-	select {
-	case ws := <-exited:
-		if !ws.Exited() || ws.ExitStatus() != 0 {
-			t.Fatalf("the new process %d: want exit status 0, got %#v\noutput:\n%s", pid, ws, u.out)
-		}
-	case <-time.After(exitTimeout):
-		t.Fatalf("the new process %d still running %s after SIGTERM", pid, exitTimeout)
+	ws, err := lab.WaitOrphan(pid, exitTimeout)
+	if err != nil {
+		t.Fatalf("the new process %d %v after SIGTERM", pid, err)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Fatalf("the new process %d: want exit status 0, got %#v\noutput:\n%s", pid, ws, u.out)
 	}
 	u.waitLog(t, "Server exiting", 2) // the old process's and the new one's
 }

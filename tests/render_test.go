@@ -1,0 +1,143 @@
+package tests
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// go test ./tests -run TestRender -update writes the golden files anew.
+var update = flag.Bool("update", false, "rewrite testdata/render/*.golden")
+
+// assertGolden compares got with testdata/render/NAME.golden.
+func assertGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "render", name+".golden")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
+	}
+}
+
+// at is a moment ms milliseconds into a step that starts at t0.
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// The timelines, one renderer for every step: a request answered, a
+// request refused, a request cut, a job that waited in the queue before it
+// ran, and a v1→v2 hand-over under load.
+func TestRenderTimeline(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		timeline lab.Timeline
+	}{
+		{"steps", lab.Timeline{Start: at(0), Signal: at(600), SignalName: "SIGINT", Legend: lab.LegendSteps, Rows: []lab.TimelineRow{
+			{Label: "req1", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(0), To: at(2000), Fill: '=', End: 'o'}}},
+			{Label: "cut", Note: "empty reply after 0.45 s", Spans: []lab.Span{{From: at(200), To: at(650), Fill: '=', End: 'X'}}},
+			{Label: "job1", OK: true, Note: "done 0.50 s after queued", Spans: []lab.Span{
+				{From: at(250), To: at(250), Fill: '.'}, {From: at(250), To: at(750), Fill: '=', End: 'o'}}},
+			{Label: "job3", OK: true, Note: "done 1.50 s after queued", Spans: []lab.Span{
+				{From: at(260), To: at(1260), Fill: '.'}, {From: at(1260), To: at(1760), Fill: '=', End: 'o'}}},
+			{Label: "late", Note: "refused after 0.00 s", Spans: []lab.Span{{From: at(700), To: at(701), Fill: '=', End: 'X'}}},
+			{Label: "server", OK: true, Note: "exit 0 at 2.45 s", Spans: []lab.Span{{From: at(0), To: at(2450), Fill: '-', End: 'o'}}},
+		}}},
+		{"upgrade", lab.Timeline{Start: at(0), Signal: at(900), SignalName: "SIGHUP", Legend: lab.LegendUpgrade, Rows: []lab.TimelineRow{
+			{Label: "client1", OK: true, Note: "2 x v1, 2 x v2, 0 failed", Spans: []lab.Span{
+				{From: at(0), To: at(450), Fill: '1', End: 'o'}, {From: at(450), To: at(950), Fill: '1', End: 'o'},
+				{From: at(950), To: at(1400), Fill: '2', End: 'o'}, {From: at(1400), To: at(1850), Fill: '2', End: 'o'}}},
+			{Label: "client2", Note: "1 x v1, 1 x v2, 1 failed", Spans: []lab.Span{
+				{From: at(100), To: at(550), Fill: '1', End: 'o'}, {From: at(550), To: at(900), Fill: '=', End: 'X'},
+				{From: at(900), To: at(1350), Fill: '2', End: 'o'}}},
+			{Label: "old", OK: true, Note: "v1, PID 100: exit 0 at 1.20 s", Spans: []lab.Span{{From: at(0), To: at(1200), Fill: '-', End: 'o'}}},
+			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []lab.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, colours := range []struct {
+				suffix string
+				c      lab.Colours
+			}{{"", lab.NoColours}, {".colour", lab.TerminalColours}} {
+				var out bytes.Buffer
+				lab.RenderTimeline(&out, colours.c, tc.timeline)
+				assertGolden(t, "timeline-"+tc.name+colours.suffix, out.Bytes())
+			}
+		})
+	}
+}
+
+// The verdict table: a matched row and a mismatch.
+func TestRenderVerdicts(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	lab.RenderVerdicts(&out, lab.NoColours, "03-workers", []lab.Verdict{
+		{Label: "req1", Got: lab.Answered, Want: lab.Answered},
+		{Label: "job3", Got: "job 3 abandoned: context canceled", Want: "job 3 done"},
+		{Label: "late-job", Got: lab.Refusal, Want: lab.Refusal},
+	})
+	assertGolden(t, "verdicts", out.Bytes())
+}
+
+// One classifier for every hey report, tested on real hey output: each file
+// in testdata/hey is hey's stdout from a run that met one kind of failure
+// (testdata/hey/COMMANDS.txt says how each was provoked).
+func TestHeyReport(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		file     string
+		statuses map[int]int
+		errors   map[lab.Class]int
+	}{
+		{"refused", nil, map[lab.Class]int{lab.Refused: 20}},
+		{"eof", nil, map[lab.Class]int{lab.Cut: 20}},
+		{"reset", nil, map[lab.Class]int{lab.Cut: 20}},
+		{"broken-pipe", nil, map[lab.Class]int{lab.Cut: 18, lab.Other: 2}},
+		{"write-reset", nil, map[lab.Class]int{lab.Cut: 18, lab.Other: 2}},
+		{"idle-closed-dx", map[int]int{200: 160}, map[lab.Class]int{lab.Cut: 40}},
+		{"timeout", nil, map[lab.Class]int{lab.Timeout: 20}},
+		{"mixed-dx", map[int]int{200: 111, 500: 18}, map[lab.Class]int{lab.Cut: 52, lab.Timeout: 19}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(filepath.Join("testdata", "hey", tc.file+".txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := lab.ParseHey(string(data))
+			if !mapsEqual(got.Statuses, tc.statuses) || !mapsEqual(got.Errors, tc.errors) {
+				t.Errorf("got statuses %v errors %v, want %v %v", got.Statuses, got.Errors, tc.statuses, tc.errors)
+			}
+		})
+	}
+}
+
+// mapsEqual compares two count maps, nil being empty.
+func mapsEqual[K comparable](a, b map[K]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
