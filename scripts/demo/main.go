@@ -80,8 +80,8 @@ type demo struct {
 	results []stepResult
 
 	mu      sync.Mutex
-	servers []*lab.Process // every server started: their groups are ended at exit
-	ctx     context.Context       // cancelled at exit: ends every curl
+	servers []*lab.Process  // every server started: their groups are ended at exit
+	ctx     context.Context // cancelled at exit: ends every curl
 	cancel  context.CancelFunc
 	once    sync.Once
 }
