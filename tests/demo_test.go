@@ -18,6 +18,10 @@ type demoReport struct {
 	Steps []struct {
 		Program  string        `json:"program"`
 		Verdicts []lab.Verdict `json:"verdicts"`
+		Timeline []struct {
+			Label string `json:"label"`
+			Bar   string `json:"bar"`
+		} `json:"timeline"`
 	} `json:"steps"`
 }
 
@@ -100,7 +104,15 @@ func TestDemo(t *testing.T) {
 	t.Parallel()
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
-	assertLesson(t, readReport(t, tmp), "01-basic", "02-graceful", "03-workers", "04-zero-downtime")
+	report := readReport(t, tmp)
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime")
+	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
+	// for a free worker (drawn '.'), then run ('=').
+	for _, row := range report.Steps[2].Timeline {
+		if queued := strings.Contains(row.Bar, "."); queued != (row.Label == "job3" || row.Label == "job4") {
+			t.Errorf("03-workers timeline: %s %q: want queued '.' for job3 and job4 only", row.Label, row.Bar)
+		}
+	}
 	if len(demo.out.lines("RESULT: PASS 24/24 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}

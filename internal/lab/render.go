@@ -84,8 +84,8 @@ func Seconds(d time.Duration) string {
 	return fmt.Sprintf("%d.%02d", us/1_000_000, us%1_000_000/10_000)
 }
 
-// RenderTimeline prints a timeline. Its span ends at the last span's end.
-func RenderTimeline(w io.Writer, c Colours, t Timeline) {
+// span is how long the timeline lasts: until the last span's end.
+func (t Timeline) span() time.Duration {
 	end := t.Start
 	for _, row := range t.Rows {
 		for _, s := range row.Spans {
@@ -94,58 +94,74 @@ func RenderTimeline(w io.Writer, c Colours, t Timeline) {
 			}
 		}
 	}
-	span := max(end.Sub(t.Start), time.Microsecond)
-	col := func(at time.Time) int {
-		c := int(at.Sub(t.Start).Microseconds() * (TimelineWidth - 1) / span.Microseconds())
-		return min(max(c, 0), TimelineWidth-1)
-	}
-	signalCol := col(t.Signal)
-	fmt.Fprintf(w, "\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)\n",
-		c.Bold, c.Reset, c.Yellow, t.SignalName, Seconds(t.Signal.Sub(t.Start)), c.Reset,
-		span.Microseconds()/(TimelineWidth-1)/1000)
-	fmt.Fprintf(w, "  %-9s %-*s%s s\n", "", TimelineWidth, "0 s", Seconds(span))
-	for _, row := range t.Rows {
-		fills := make([]byte, TimelineWidth)
+	return max(end.Sub(t.Start), time.Microsecond)
+}
+
+// col is the column of a moment.
+func (t Timeline) col(at time.Time) int {
+	c := int(at.Sub(t.Start).Microseconds() * (TimelineWidth - 1) / t.span().Microseconds())
+	return min(max(c, 0), TimelineWidth-1)
+}
+
+// Bars are the rows' bars, in plain text: ends first ('o', 'X'), then the
+// signal ('|'), then the fills.
+func (t Timeline) Bars() []string {
+	signalCol := t.col(t.Signal)
+	bars := make([]string, len(t.Rows))
+	for r, row := range t.Rows {
+		bar := []byte(strings.Repeat(" ", TimelineWidth))
 		ends := make([]byte, TimelineWidth)
 		for _, s := range row.Spans {
-			a, b := col(s.From), col(s.To)
+			a, b := t.col(s.From), t.col(s.To)
 			for i := a; i < b; i++ {
-				fills[i] = s.Fill
+				bar[i] = s.Fill
 			}
 			if s.End != 0 && ends[b] != 'X' { // an o never hides an X
 				ends[b] = s.End
 			}
 		}
+		bar[signalCol] = '|'
+		for i, e := range ends {
+			if e != 0 {
+				bar[i] = e
+			}
+		}
+		bars[r] = string(bar)
+	}
+	return bars
+}
+
+// RenderTimeline prints a timeline: the row green (red when something
+// failed), v2's stretches cyan, the signal yellow.
+func RenderTimeline(w io.Writer, c Colours, t Timeline) {
+	span := t.span()
+	fmt.Fprintf(w, "\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)\n",
+		c.Bold, c.Reset, c.Yellow, t.SignalName, Seconds(t.Signal.Sub(t.Start)), c.Reset,
+		span.Microseconds()/(TimelineWidth-1)/1000)
+	fmt.Fprintf(w, "  %-9s %-*s%s s\n", "", TimelineWidth, "0 s", Seconds(span))
+	for r, bar := range t.Bars() {
+		row := t.Rows[r]
 		colour := c.Green
 		if !row.OK {
 			colour = c.Red
 		}
-		var bar strings.Builder
+		var out strings.Builder
 		current := ""
-		for i := range TimelineWidth {
-			ch := byte(' ')
-			switch {
-			case ends[i] != 0:
-				ch = ends[i]
-			case i == signalCol:
-				ch = '|'
-			case fills[i] != 0:
-				ch = fills[i]
-			}
+		for i := range len(bar) {
 			want := colour
-			switch ch {
+			switch bar[i] {
 			case '|':
 				want = c.Yellow
 			case '2':
 				want = c.Cyan
 			}
 			if want != current {
-				bar.WriteString(want)
+				out.WriteString(want)
 				current = want
 			}
-			bar.WriteByte(ch)
+			out.WriteByte(bar[i])
 		}
-		fmt.Fprintf(w, "  %-9s %s%s  %s\n", row.Label, bar.String(), c.Reset, row.Note)
+		fmt.Fprintf(w, "  %-9s %s%s  %s\n", row.Label, out.String(), c.Reset, row.Note)
 	}
 	fmt.Fprintf(w, "  %s%s%s\n", c.Dim, t.Legend, c.Reset)
 }

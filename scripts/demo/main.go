@@ -86,10 +86,18 @@ type demo struct {
 	once    sync.Once
 }
 
-// stepResult is one step's verdicts, as --json writes them.
+// stepResult is one step's verdicts and timeline, as --json writes them.
 type stepResult struct {
 	Program  string        `json:"program"`
 	Verdicts []lab.Verdict `json:"verdicts"`
+	Timeline []timelineRow `json:"timeline"`
+}
+
+// timelineRow is a timeline row's bar, in plain text.
+type timelineRow struct {
+	Label string `json:"label"`
+	Bar   string `json:"bar"`
+	Note  string `json:"note"`
 }
 
 func main() {
@@ -587,18 +595,22 @@ func (d *demo) runStep(number int, step lab.Step) {
 		}
 		verdicts = append(verdicts, v)
 	}
-	d.verdicts(step.Program, verdicts)
-	// The server's row comes last, as in the verdict.
-	lab.RenderTimeline(os.Stdout, d.c, lab.Timeline{
+	d.report(step.Program, verdicts, lab.Timeline{
 		Start: d.stepT0, Signal: signalled, SignalName: lab.SignalName(step.Signal),
 		Rows: rows, Legend: lab.LegendSteps,
 	})
 }
 
-// verdicts prints and keeps a step's verdict.
-func (d *demo) verdicts(program string, rows []lab.Verdict) {
-	lab.RenderVerdicts(os.Stdout, d.c, program, rows)
-	d.results = append(d.results, stepResult{Program: program, Verdicts: rows})
+// report prints a step's verdict and timeline, and keeps both for --json.
+func (d *demo) report(program string, verdicts []lab.Verdict, timeline lab.Timeline) {
+	lab.RenderVerdicts(os.Stdout, d.c, program, verdicts)
+	lab.RenderTimeline(os.Stdout, d.c, timeline)
+	result := stepResult{Program: program, Verdicts: verdicts}
+	for i, bar := range timeline.Bars() {
+		row := timeline.Rows[i]
+		result.Timeline = append(result.Timeline, timelineRow{Label: row.Label, Bar: bar, Note: row.Note})
+	}
+	d.results = append(d.results, result)
 }
 
 var (

@@ -229,7 +229,6 @@ func (d *demo) runUpgrade() {
 	for _, want := range step.Expect {
 		verdicts = append(verdicts, lab.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
 	}
-	d.verdicts(program, verdicts)
 	newOK := got["new"] == step.Expect[len(step.Expect)-1].Want
 
 	rows := make([]lab.TimelineRow, 0, len(clients)+2)
@@ -265,7 +264,7 @@ func (d *demo) runUpgrade() {
 			Note: fmt.Sprintf("v2, PID %d: serving at %s s, gone at %s s", newPID,
 				lab.Seconds(newStart.Sub(d.stepT0)), lab.Seconds(newExit.Sub(d.stepT0)))}
 	}
-	lab.RenderTimeline(os.Stdout, d.c, lab.Timeline{
+	d.report(program, verdicts, lab.Timeline{
 		Start: d.stepT0, Signal: signalled, SignalName: "SIGHUP",
 		Rows: append(rows, oldRow, newRow), Legend: lab.LegendUpgrade,
 	})
