@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -126,6 +127,25 @@ func (d *Driver) Interrupted() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.signalled != 0
+}
+
+// Stdout and Stderr are the driver's output: they write nothing once
+// SIGINT or SIGTERM arrived, so that what the cleanup does to the runs
+// under way (a server killed, hey's report cut short) never shows as a
+// result.
+func (d *Driver) Stdout() io.Writer { return quietWriter{d, os.Stdout} }
+func (d *Driver) Stderr() io.Writer { return quietWriter{d, os.Stderr} }
+
+type quietWriter struct {
+	d *Driver
+	w io.Writer
+}
+
+func (q quietWriter) Write(p []byte) (int, error) {
+	if q.d.Interrupted() {
+		return len(p), nil
+	}
+	return q.w.Write(p)
 }
 
 // Fail prints one line, "NAME: err", on stderr and exits 2: the driver

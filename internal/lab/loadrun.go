@@ -89,14 +89,9 @@ type LoadRun struct {
 	// Signalled is when SignalInFlight signalled the server.
 	Signalled time.Time
 	Result    LoadResult
-	driver    *Driver
 }
 
-// BeginLoad starts the program and hey against it, and returns in the
-// middle of hey's run, once every client's first request has reached the
-// handler.
-//
-// hey runs with -d x -q 20 -t 10:
+// StartHey starts hey against url with -d x -q 20 -t 10, then args:
 //
 //	-d x   a 1-byte body. Without a body a GET is "replayable", and Go's
 //	       client quietly resends it on a new connection when a reused
@@ -109,6 +104,14 @@ type LoadRun struct {
 //	       hey from firing ~25,000 refused connections a second at a dead
 //	       port, which would starve a small machine.
 //	-t 10  no request waits more than 10 s (see HeyTimeout).
+func StartHey(d *Driver, hey, url string, args ...string) (*Process, error) {
+	flags := []string{"-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout / time.Second))}
+	return d.Start(exec.Command(hey, append(append(flags, args...), url)...))
+}
+
+// BeginLoad starts the program and hey against it (see StartHey), and
+// returns in the middle of hey's run, once every client's first request
+// has reached the handler.
 func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	duration, err := ParseDuration(cfg.Duration)
 	if err != nil {
@@ -118,12 +121,10 @@ func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &LoadRun{Config: cfg, Server: s, driver: d, Result: LoadResult{Program: cfg.Program}}
+	r := &LoadRun{Config: cfg, Server: s, Result: LoadResult{Program: cfg.Program}}
 	r.Began = time.Now()
 	r.Ends = r.Began.Add(duration)
-	hey := exec.Command(cfg.Hey, "-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout/time.Second)),
-		"-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration, s.URL("/"))
-	if r.Hey, err = d.Start(hey); err != nil {
+	if r.Hey, err = StartHey(d, cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration); err != nil {
 		return nil, err
 	}
 	// Sync on evidence, not on a guess: wait for every client's first
@@ -205,7 +206,7 @@ func answered(lines []Line) int {
 // keep-alive race. Shutdown closes idle connections, and drops a request
 // that reaches one after it started (net/http's serve loop returns
 // without answering); Go's client resends such a request only when it is
-// replayable, which hey's are not (see BeginLoad). That loss is real, but
+// replayable, which hey's are not (see StartHey). That loss is real, but
 // it is another lesson than "02 finishes what it accepted".
 func (r *LoadRun) WaitAllInFlight() error {
 	want := r.Config.Clients

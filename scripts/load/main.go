@@ -108,13 +108,13 @@ func main() {
 	} else {
 		rep = runShutdown(d, opts, dir)
 	}
-	if opts.jsonFile != "" {
+	if opts.jsonFile != "" && !d.Interrupted() {
 		data, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
 			d.Fail(err)
 		}
 	}
-	d.Exit(lab.WriteVerdict(os.Stdout, rep.Mismatches))
+	d.Exit(lab.WriteVerdict(d.Stdout(), rep.Mismatches))
 }
 
 // parse reads the command line and the environment; nil options (and no
@@ -246,11 +246,12 @@ func build(d *lab.Driver, dir string, programs ...string) {
 // runShutdown is the normal mode: each program under load, SIGTERM
 // mid-run.
 func runShutdown(d *lab.Driver, opts *options, dir string) report {
+	out := d.Stdout()
 	build(d, dir, opts.programs...)
-	fmt.Printf("GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
+	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	var results []lab.LoadResult
 	for _, name := range opts.programs {
-		fmt.Printf("running %s ...\n", name)
+		fmt.Fprintf(out, "running %s ...\n", name)
 		r, err := lab.RunLoad(d, config(opts, dir, name))
 		if err != nil {
 			d.Fail(err)
@@ -258,19 +259,20 @@ func runShutdown(d *lab.Driver, opts *options, dir string) report {
 		results = append(results, r)
 	}
 
-	fmt.Println()
-	lab.WriteLoadTable(os.Stdout, results, lab.ShutdownRows, 13, 13)
-	fmt.Println()
-	fmt.Println("refused: connection refused, the listener was closed (the client may retry)")
-	fmt.Println("cut:     accepted, then dropped (EOF, connection reset, broken pipe)")
+	fmt.Fprintln(out)
+	lab.WriteLoadTable(out, results, lab.ShutdownRows, 13, 13)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "refused: connection refused, the listener was closed (the client may retry)")
+	fmt.Fprintln(out, "cut:     accepted, then dropped (EOF, connection reset, broken pipe)")
 	// The two subtleties behind the numbers: see lab.BeginLoad and lab.LoadRun.WaitAllInFlight.
-	fmt.Println("body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
-	fmt.Println("timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
+	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
+	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
 	return report{Mode: "shutdown", Results: results, Mismatches: lab.ShutdownMismatches(results)}
 }
 
 // runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
 func runUpgrade(d *lab.Driver, opts *options, dir string) report {
+	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
 	for _, version := range []string{"v1", "v2"} {
@@ -283,26 +285,26 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) report {
 		}
 	}
 
-	fmt.Printf("GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
-	fmt.Println("running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
+	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
+	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
 	restart, err := lab.RunRestart(d, config(opts, dir, "02-graceful"))
 	if err != nil {
 		d.Fail(err)
 	}
-	fmt.Printf("running %s: v2 moved over its binary, SIGHUP ...\n", zd)
+	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	upgrade, err := lab.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
 
-	fmt.Println()
+	fmt.Fprintln(out)
 	results := []lab.LoadResult{restart, upgrade}
-	lab.WriteLoadTable(os.Stdout, results, lab.UpgradeRows, 16, 16)
-	fmt.Println()
-	fmt.Println("refused:          connection refused, nothing was listening (the client may retry)")
-	fmt.Println("cut:              accepted, then dropped (EOF, connection reset, broken pipe)")
-	fmt.Println("new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
-	fmt.Println("after old exit:   answers the new process gave once the old one had exited")
-	fmt.Println("exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
+	lab.WriteLoadTable(out, results, lab.UpgradeRows, 16, 16)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "refused:          connection refused, nothing was listening (the client may retry)")
+	fmt.Fprintln(out, "cut:              accepted, then dropped (EOF, connection reset, broken pipe)")
+	fmt.Fprintln(out, "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
+	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
+	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
 	return report{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
 }
