@@ -7,6 +7,14 @@ import (
 	"strings"
 )
 
+// LoadReport is what load.sh --json writes: every program's results, and
+// the lines that say how they contradict the lesson (none: they match).
+type LoadReport struct {
+	Mode       string       `json:"mode"` // "shutdown" or "upgrade"
+	Results    []LoadResult `json:"results"`
+	Mismatches []string     `json:"mismatches"`
+}
+
 // LoadRow is a row of load.sh's table under the error classes: its label
 // and the value it shows for a program.
 type LoadRow struct {

@@ -81,13 +81,6 @@ type options struct {
 	port     int
 }
 
-// report is what --json writes.
-type report struct {
-	Mode       string           `json:"mode"` // "shutdown" or "upgrade"
-	Results    []lab.LoadResult `json:"results"`
-	Mismatches []string         `json:"mismatches"`
-}
-
 func main() {
 	d := lab.NewDriver("load.sh")
 	opts, err := parse(os.Args[1:])
@@ -102,7 +95,7 @@ func main() {
 	if err != nil {
 		d.Fail(err)
 	}
-	var rep report
+	var rep lab.LoadReport
 	if opts.upgrade {
 		rep = runUpgrade(d, opts, dir)
 	} else {
@@ -245,7 +238,7 @@ func build(d *lab.Driver, dir string, programs ...string) {
 
 // runShutdown is the normal mode: each program under load, SIGTERM
 // mid-run.
-func runShutdown(d *lab.Driver, opts *options, dir string) report {
+func runShutdown(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	out := d.Stdout()
 	build(d, dir, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
@@ -267,11 +260,11 @@ func runShutdown(d *lab.Driver, opts *options, dir string) report {
 	// The two subtleties behind the numbers: see lab.BeginLoad and lab.LoadRun.WaitAllInFlight.
 	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
 	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
-	return report{Mode: "shutdown", Results: results, Mismatches: lab.ShutdownMismatches(results)}
+	return lab.LoadReport{Mode: "shutdown", Results: results, Mismatches: lab.ShutdownMismatches(results)}
 }
 
 // runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
-func runUpgrade(d *lab.Driver, opts *options, dir string) report {
+func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
@@ -306,5 +299,5 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) report {
 	fmt.Fprintln(out, "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
-	return report{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
+	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
 }
