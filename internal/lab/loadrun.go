@@ -235,15 +235,9 @@ func (r *LoadRun) SignalInFlight(sig syscall.Signal) error {
 	if err := r.WaitAllInFlight(); err != nil {
 		return err
 	}
-	return r.signalled(sig, r.Server.Signal)
-}
-
-// signalled records that send, called now, sends sig to the server.
-func (r *LoadRun) signalled(sig syscall.Signal, send func(syscall.Signal) error) error {
 	r.Signalled = time.Now()
-	r.Result.Signal = SignalName(sig)
-	r.Result.SignalAt = r.Signalled.Sub(r.Began)
-	return send(sig)
+	r.Result.Signal, r.Result.SignalAt = SignalName(sig), r.Signalled.Sub(r.Began)
+	return r.Server.Signal(sig)
 }
 
 // recordExit records how the (old) server ended.
