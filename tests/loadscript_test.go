@@ -1,40 +1,20 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
-	"slices"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// loadTable reads scripts/load.sh's side-by-side table: row label, then one
-// column per program, in the order of its header row.
-func loadTable(out string) map[string]map[string]string {
-	var programs []string
-	table := make(map[string]map[string]string)
-	for line := range strings.Lines(out) {
-		fields := strings.Fields(line)
-		switch {
-		case len(fields) == 0:
-		case programs == nil && !slices.ContainsFunc(fields, func(f string) bool { return !slices.Contains(examples, f) }):
-			programs = fields // the header row: program names only
-		case programs != nil && len(fields) >= len(programs)+1:
-			label := strings.Join(fields[:len(fields)-len(programs)], " ")
-			row := make(map[string]string)
-			for i, program := range programs {
-				row[program] = fields[len(fields)-len(programs)+i]
-			}
-			table[label] = row
-		}
-	}
-	return table
-}
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
 
 // scripts/load.sh, as a class would run it: hey against each program,
 // SIGTERM mid-run (or, with --upgrade, a restart against a hand-over), the
-// table side by side, and its own verdict in the exit status.
+// table side by side, and its own verdict in the exit status. The results
+// are read from its --json report, not from the table's text.
 func TestLoadScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the load script")
@@ -43,46 +23,82 @@ func TestLoadScript(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		want map[string]map[string]func(int) bool // row, program: what the count must satisfy
+		want map[string]map[string]func(lab.LoadResult) bool // program, what: the check
 	}{
 		// -z 4s rather than --fast's 2s: room for a slow restart on a busy machine.
-		{"restart", []string{"--fast", "-z", "4s"}, map[string]map[string]func(int) bool{
-			"cut": {"01-basic": positive, "02-graceful": zero, "03-workers": zero},
+		{"restart", []string{"--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
+			"01-basic":    {"cut > 0": cutSome, "killed by SIGTERM": exitedWith("SIGTERM")},
+			"02-graceful": {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
+			"03-workers":  {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
 		}},
-		{"upgrade", []string{"--upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(int) bool{
-			"refused": {"02-graceful": positive, "04-zero-downtime": zero},
-			"cut":     {"02-graceful": zero, "04-zero-downtime": zero},
+		{"upgrade", []string{"--upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
+			"02-graceful": {"refused > 0": refusedSome, "cut == 0": cutNone, "exit 0": exitedWith("exit 0")},
+			"04-zero-downtime": {
+				"refused == 0": func(r lab.LoadResult) bool { return r.Refused == 0 },
+				"cut == 0":     cutNone,
+				"exit 0":       exitedWith("exit 0"),
+				"v2 serves, named by the PID file": func(r lab.LoadResult) bool {
+					return r.NewVersion == "v2" && r.NewPID > 0 && r.PIDFilePID == r.NewPID
+				},
+				"v2 answers once v1 is gone": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
+			},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
 			_, port, _ := strings.Cut(freePort(t), ":")
-			cmd := exec.Command("bash", append([]string{"scripts/load.sh"}, tc.args...)...)
+			tmp := t.TempDir()
+			report := filepath.Join(t.TempDir(), "load.json")
+			cmd := exec.Command("bash", append([]string{"scripts/load.sh", "--json", report}, tc.args...)...)
 			cmd.Dir = repoRoot()
-			cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+t.TempDir())
+			cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp)
 			// Registered first, so it runs after the script's own group is
 			// killed: then no script is left to start another server.
 			t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
 			script := startProcess(t, cmd)
 			script.assertExitedWith(t, script.waitExitWithin(t, scriptTimeout), 0)
 
-			table := loadTable(script.out.String())
-			for row, programs := range tc.want {
-				for program, ok := range programs {
-					n, err := strconv.Atoi(table[row][program])
-					if err != nil || !ok(n) {
-						t.Errorf("%s of %s: got %q\noutput:\n%s", row, program, table[row][program], script.out)
+			data, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatalf("the --json report: %v\noutput:\n%s", err, script.out)
+			}
+			var got lab.LoadReport
+			if err := json.Unmarshal(data, &got); err != nil {
+				t.Fatalf("the --json report: %v\n%s", err, data)
+			}
+			results := make(map[string]lab.LoadResult)
+			for _, r := range got.Results {
+				results[r.Program] = r
+			}
+			if len(results) != len(tc.want) {
+				t.Errorf("want results for %d programs, got %d:\n%s", len(tc.want), len(results), data)
+			}
+			for program, checks := range tc.want {
+				r, ok := results[program]
+				for what, check := range checks {
+					if !ok || !check(r) {
+						t.Errorf("%s: want %s, got %+v", program, what, r)
 					}
 				}
 			}
-			if len(script.out.lines("These results match the lesson.")) != 1 {
-				t.Errorf("want the script's own verdict\noutput:\n%s", script.out)
+			if len(got.Mismatches) != 0 || len(script.out.lines("These results match the lesson.")) != 1 {
+				t.Errorf("want the script's own verdict, no mismatch (got %q)\noutput:\n%s", got.Mismatches, script.out)
+			}
+			// The driver removed what it built and ran from: nothing left in TMPDIR.
+			if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+				t.Errorf("want TMPDIR empty after the script, got %v (%v)", left, err)
 			}
 			assertNothingLeft(t, "127.0.0.1:"+port)
 		})
 	}
 }
 
-func positive(n int) bool { return n > 0 }
-func zero(n int) bool     { return n == 0 }
+func cutSome(r lab.LoadResult) bool     { return r.Cut > 0 }
+func cutNone(r lab.LoadResult) bool     { return r.Cut == 0 }
+func refusedSome(r lab.LoadResult) bool { return r.Refused > 0 }
+func servedSome(r lab.LoadResult) bool  { return r.Served > 0 }
+
+func exitedWith(text string) func(lab.LoadResult) bool {
+	return func(r lab.LoadResult) bool { return r.Exit == text }
+}

@@ -9,10 +9,15 @@ import (
 	"strings"
 )
 
-// RepoRoot finds the module's root: the nearest folder, from the working
-// directory up, whose go.mod is this module's.
+// RepoRoot finds the module's root: $LAB_REPO_ROOT, which the scripts'
+// entry points set (their drivers run in the caller's folder), or else the
+// nearest folder, from the working directory up, whose go.mod is this
+// module's.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
+	if root := os.Getenv("LAB_REPO_ROOT"); root != "" {
+		dir = root
+	}
 	if err != nil {
 		return "", err
 	}

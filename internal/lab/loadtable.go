@@ -1,0 +1,183 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// LoadReport is what load.sh --json writes: every program's results, and
+// the lines that say how they contradict the lesson (none: they match).
+type LoadReport struct {
+	Mode       string       `json:"mode"` // "shutdown" or "upgrade"
+	Results    []LoadResult `json:"results"`
+	Mismatches []string     `json:"mismatches"`
+}
+
+// LoadRow is a row of load.sh's table under the error classes: its label
+// and the value it shows for a program.
+type LoadRow struct {
+	Label string
+	Value func(LoadResult) string
+}
+
+// ShutdownRows are the rows of load.sh's table, UpgradeRows those of
+// load.sh --upgrade (where Exit is about the old process).
+var (
+	ShutdownRows = []LoadRow{
+		{"SIGTERM at", func(r LoadResult) string { return secs(r.SignalAt) + "s" }},
+		{"server exit", func(r LoadResult) string { return r.Exit }},
+		{"exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+	}
+	UpgradeRows = []LoadRow{
+		{"signal at", func(r LoadResult) string { return r.Signal + " " + secs(r.SignalAt) + "s" }},
+		{"old server", func(r LoadResult) string { return r.OldServer }},
+		{"old exit", func(r LoadResult) string { return r.Exit }},
+		{"old exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"new server", func(r LoadResult) string { return r.NewServer }},
+		{"new serves after", func(r LoadResult) string { return secs(r.NewAfter) + "s" }},
+		{"after old exit", func(r LoadResult) string { return fmt.Sprint(r.AfterOldExit) }},
+		{"new exit", func(r LoadResult) string { return r.NewExit }},
+	}
+)
+
+// WriteLoadTable writes the results side by side, one right-aligned column
+// per program: the status codes any program received, the error classes,
+// then rows; and, under the table, the text of every "other" error, so that
+// nothing is silently lost.
+func WriteLoadTable(w io.Writer, results []LoadResult, rows []LoadRow, labelWidth, columnWidth int) {
+	row := func(label string, value func(LoadResult) string) {
+		fmt.Fprintf(w, "%-*s", labelWidth, label)
+		for _, r := range results {
+			fmt.Fprintf(w, " %*s", columnWidth, value(r))
+		}
+		fmt.Fprintln(w)
+	}
+	row("", func(r LoadResult) string { return r.Program })
+	var codes []int
+	for _, r := range results {
+		codes = append(codes, r.Codes()...)
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		row(fmt.Sprintf("status %d", code), func(r LoadResult) string { return fmt.Sprint(r.Statuses[code]) })
+	}
+	for _, class := range Classes {
+		row(string(class), func(r LoadResult) string { return fmt.Sprint(r.Count(class)) })
+	}
+	for _, extra := range rows {
+		row(extra.Label, extra.Value)
+	}
+	for _, r := range results {
+		if len(r.OtherTexts) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nother errors seen by hey against %s:\n", r.Program)
+		texts := make([]string, 0, len(r.OtherTexts))
+		for text := range r.OtherTexts {
+			texts = append(texts, text)
+		}
+		slices.Sort(texts)
+		for _, text := range texts {
+			fmt.Fprintf(w, "  [%d] %s\n", r.OtherTexts[text], text)
+		}
+	}
+}
+
+// ShutdownMismatches lists, one line each, the results that contradict
+// the lesson: 01-basic cuts requests and dies by SIGTERM; the graceful
+// programs cut none, answer only 200s, none times out or fails otherwise,
+// they answer something, and exit 0.
+func ShutdownMismatches(results []LoadResult) []string {
+	var found []string
+	add := func(format string, args ...any) { found = append(found, fmt.Sprintf(format, args...)) }
+	for _, r := range results {
+		name := r.Program
+		if name == "01-basic" {
+			if r.Cut == 0 {
+				add("%s: no request was cut, yet it dies with requests in flight", name)
+			}
+			if r.Exit != "SIGTERM" {
+				add("%s: ended with '%s', expected death by SIGTERM", name, r.Exit)
+			}
+			continue
+		}
+		if r.Cut != 0 {
+			add("%s: %d request(s) cut, expected 0", name, r.Cut)
+		}
+		for _, code := range r.Codes() {
+			if code != 200 {
+				add("%s: %d answer(s) with status %d, expected only 200", name, r.Statuses[code], code)
+			}
+		}
+		if r.Timeout != 0 {
+			add("%s: %d request(s) timed out, expected 0", name, r.Timeout)
+		}
+		if r.Other != 0 {
+			add("%s: %d other error(s), expected 0", name, r.Other)
+		}
+		if r.Served == 0 {
+			add("%s: no request was answered at all", name)
+		}
+		if r.Exit != "exit 0" {
+			add("%s: ended with '%s', expected exit 0", name, r.Exit)
+		}
+	}
+	return found
+}
+
+// UpgradeMismatches lists the results of load.sh --upgrade that contradict
+// the lesson: both as ShutdownMismatches' graceful programs, and the new
+// process answers once the old one is gone and exits 0; the restart
+// refuses requests, the hand-over none, and its new process is v2 and is
+// the one the PID file names.
+func UpgradeMismatches(restart, upgrade LoadResult) []string {
+	found := ShutdownMismatches([]LoadResult{restart, upgrade})
+	add := func(format string, args ...any) { found = append(found, fmt.Sprintf(format, args...)) }
+	for _, r := range []LoadResult{restart, upgrade} {
+		if r.AfterOldExit <= 0 {
+			add("%s: the new process answered nothing once the old one had exited", r.Program)
+		}
+		if !strings.HasPrefix(r.NewExit, "exit 0") {
+			add("%s: the new process ended with '%s', expected exit 0", r.Program, r.NewExit)
+		}
+	}
+	if restart.Refused <= 0 {
+		add("%s: no request refused, yet nothing listened between stop and start", restart.Program)
+	}
+	name := upgrade.Program
+	if upgrade.Refused != 0 {
+		add("%s: %d request(s) refused, expected 0 (the socket never closes)", name, upgrade.Refused)
+	}
+	if upgrade.NewVersion != "v2" {
+		add("%s: the new process is version '%s', expected v2", name, upgrade.NewVersion)
+	}
+	if upgrade.PIDFilePID != upgrade.NewPID {
+		add("%s: the PID file names '%s', not the new process %d", name, pidText(upgrade.PIDFilePID), upgrade.NewPID)
+	}
+	return found
+}
+
+func pidText(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	return fmt.Sprint(pid)
+}
+
+// WriteVerdict writes the verdict after a blank line: that the results
+// match the lesson, or each mismatch. It returns the exit status: 0, or 1
+// when anything contradicts the lesson.
+func WriteVerdict(w io.Writer, mismatches []string) int {
+	fmt.Fprintln(w)
+	if len(mismatches) == 0 {
+		fmt.Fprintln(w, "These results match the lesson.")
+		return 0
+	}
+	fmt.Fprintln(w, "These results contradict the lesson:")
+	for _, m := range mismatches {
+		fmt.Fprintln(w, "  "+m)
+	}
+	return 1
+}

@@ -1,0 +1,303 @@
+// Command load is scripts/load.sh: it puts each example under load, sends
+// it SIGTERM halfway through, and shows side by side what the load
+// generator (hey) saw: the answers it got, and its errors sorted into
+// refused / cut / timeout / other.
+//
+//	refused  the listener was already closed: harmless, a client can retry
+//	cut      the server accepted the request, then dropped it: data loss
+//
+// The lesson: 01-basic cuts the requests it was serving; 02-graceful and
+// 03-workers answer every request they accepted, and only refuse new ones.
+//
+// With --upgrade it compares two ways to put a new version in place under
+// the same load: 02-graceful stopped (SIGTERM) and started again, which
+// refuses clients until the new process listens, and 04-zero-downtime
+// upgraded in place (v2 moved over its binary, then SIGHUP), which refuses
+// none.
+//
+// It exits 1, naming the mismatch, when the numbers disagree with the
+// lesson, and 2 when it could not run at all. The run itself is
+// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// allPrograms are what load.sh runs by default; --upgrade runs 02-graceful
+// and 04-zero-downtime.
+var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
+
+const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
+       load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
+
+Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
+sends the server SIGTERM in the middle of the run, and prints what hey saw.
+
+With --upgrade, the same load meets a new version put in place mid-run:
+02-graceful is stopped (SIGTERM), and once it has exited a new 02-graceful
+starts on the same port; 04-zero-downtime gets a v2 build moved over its
+binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
+requests (nothing listens in between), 04 none; neither cuts any.
+
+  -c N          concurrent clients (hey -c), 1 to 1000; default 50
+  -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
+                and 3 times GET /'s delay at least; default 4s, 2s with --fast.
+                With --upgrade, 4 times the delay at least (4s, 1200ms with
+                --fast): the signal goes after half of -z, the old process
+                may take a delay to drain, and the new one must still get
+                requests before hey stops. If hey stops first all the same,
+                that is a setup error (exit 2): use a longer -z
+  --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
+  --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
+  --json FILE   also write the results to FILE as JSON (what the tests read)
+  -h, --help    show this help
+
+Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
+Exit status: 0 the results match the lesson; 1 they do not (the lines
+after the table name each mismatch); 2 it could not run (bad option, busy
+port, build failure, a server that never started or never stopped);
+130 or 143 when interrupted by SIGINT or SIGTERM.
+`
+
+// options are the command line, checked.
+type options struct {
+	clients  int
+	duration string // hey -z, as given
+	delay    string // GET /'s delay: 1s, 300ms with --fast
+	upgrade  bool
+	jsonFile string
+	programs []string
+	port     int
+}
+
+func main() {
+	d := lab.NewDriver("load.sh")
+	opts, err := parse(os.Args[1:])
+	if err != nil {
+		d.Fail(err)
+	}
+	if opts == nil { // --help
+		fmt.Print(usage)
+		d.Exit(0)
+	}
+	dir, err := d.TempDir("load.")
+	if err != nil {
+		d.Fail(err)
+	}
+	var rep lab.LoadReport
+	if opts.upgrade {
+		rep = runUpgrade(d, opts, dir)
+	} else {
+		rep = runShutdown(d, opts, dir)
+	}
+	if opts.jsonFile != "" && !d.Interrupted() {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
+			d.Fail(err)
+		}
+	}
+	d.Exit(lab.WriteVerdict(d.Stdout(), rep.Mismatches))
+}
+
+// parse reads the command line and the environment; nil options (and no
+// error) mean --help.
+func parse(args []string) (*options, error) {
+	conc, duration, fast := "50", "", false
+	opts := &options{}
+	for len(args) > 0 {
+		arg := args[0]
+		value := func(need string) (string, error) {
+			if len(args) < 2 {
+				return "", fmt.Errorf("%s needs %s", arg, need)
+			}
+			args = args[1:]
+			return args[0], nil
+		}
+		var err error
+		switch {
+		case arg == "-h" || arg == "--help":
+			return nil, nil
+		case arg == "--fast":
+			fast = true
+		case arg == "--upgrade":
+			opts.upgrade = true
+		case arg == "-c":
+			conc, err = value("a number")
+		case arg == "-z":
+			duration, err = value("a duration, like 3s")
+		case arg == "--json":
+			opts.jsonFile, err = value("a file name")
+		case strings.HasPrefix(arg, "-"):
+			err = fmt.Errorf("unknown option '%s' (try --help)", arg)
+		case !slices.Contains(opts.programs, arg): // once each
+			opts.programs = append(opts.programs, arg)
+		}
+		if err != nil {
+			return nil, err
+		}
+		args = args[1:]
+	}
+
+	n, err := strconv.Atoi(conc)
+	if !digits.MatchString(conc) || err != nil || n < 1 || n > 1000 {
+		return nil, fmt.Errorf("-c must be a number from 1 to 1000, got '%s'", conc)
+	}
+	opts.clients = n
+	opts.delay, opts.duration = "1s", "4s"
+	if fast {
+		opts.delay, opts.duration = "300ms", "2s"
+	}
+	if duration != "" {
+		opts.duration = duration
+	}
+	z, err := lab.ParseDuration(opts.duration)
+	if err != nil {
+		return nil, fmt.Errorf("-z must be a duration like 3s, 1500ms or 1m, got '%s'", opts.duration)
+	}
+	if z < time.Second || z > time.Minute {
+		return nil, fmt.Errorf("-z must be from 1s to 60s, got '%s'", opts.duration)
+	}
+	// The signal goes at the first round of requests that starts after
+	// half of -z: a round must fit in the second half.
+	delay, _ := lab.ParseDuration(opts.delay)
+	if z < 3*delay {
+		return nil, fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+	}
+	if opts.upgrade {
+		// Half of -z, a round to drain, and the new process must get requests.
+		if z < 4*delay {
+			return nil, fmt.Errorf("with --upgrade, -z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+		}
+		if len(opts.programs) > 0 {
+			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
+		}
+	}
+	if len(opts.programs) == 0 {
+		opts.programs = allPrograms
+	}
+	for _, name := range opts.programs {
+		if !slices.Contains(allPrograms, name) {
+			return nil, fmt.Errorf("unknown program '%s' (choose from: %s)", name, strings.Join(allPrograms, " "))
+		}
+	}
+
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	if opts.port, err = lab.ParsePort(port); err != nil {
+		return nil, err
+	}
+	if err := lab.RequireFreePort(fmt.Sprintf("127.0.0.1:%d", opts.port)); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+var digits = regexp.MustCompile(`^[0-9]+$`)
+
+// config is one program's load run.
+func config(opts *options, dir, name string) lab.LoadConfig {
+	return lab.LoadConfig{
+		Program:  name,
+		Binary:   filepath.Join(dir, name),
+		Hey:      filepath.Join(dir, "hey"),
+		Port:     opts.port,
+		Delay:    opts.delay,
+		Clients:  opts.clients,
+		Duration: opts.duration,
+	}
+}
+
+// build builds hey and the programs into dir. hey is built once rather
+// than run as `go tool hey`: that would re-check the build on every run,
+// and its process would be the go command's, not hey's.
+func build(d *lab.Driver, dir string, programs ...string) {
+	if err := lab.BuildHey(dir); err != nil {
+		d.Failf("could not build hey: %v", err)
+	}
+	pkgs := make([]string, len(programs))
+	for i, name := range programs {
+		pkgs[i] = "./" + name
+	}
+	if err := lab.Build(dir, false, pkgs...); err != nil {
+		d.Failf("could not build %s: %v", strings.Join(pkgs, " "), err)
+	}
+}
+
+// runShutdown is the normal mode: each program under load, SIGTERM
+// mid-run.
+func runShutdown(d *lab.Driver, opts *options, dir string) lab.LoadReport {
+	out := d.Stdout()
+	build(d, dir, opts.programs...)
+	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
+	var results []lab.LoadResult
+	for _, name := range opts.programs {
+		fmt.Fprintf(out, "running %s ...\n", name)
+		r, err := lab.RunLoad(d, config(opts, dir, name))
+		if err != nil {
+			d.Fail(err)
+		}
+		results = append(results, r)
+	}
+
+	fmt.Fprintln(out)
+	lab.WriteLoadTable(out, results, lab.ShutdownRows, 13, 13)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "refused: connection refused, the listener was closed (the client may retry)")
+	fmt.Fprintln(out, "cut:     accepted, then dropped (EOF, connection reset, broken pipe)")
+	// The two subtleties behind the numbers: see lab.BeginLoad and lab.LoadRun.WaitAllInFlight.
+	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
+	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
+	return lab.LoadReport{Mode: "shutdown", Results: results, Mismatches: lab.ShutdownMismatches(results)}
+}
+
+// runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
+func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
+	out := d.Stdout()
+	const zd = "04-zero-downtime"
+	build(d, dir, "02-graceful")
+	for _, version := range []string{"v1", "v2"} {
+		out := filepath.Join(dir, zd)
+		if version == "v2" {
+			out += "-v2"
+		}
+		if err := lab.BuildVersion(out, "./"+zd, version, false); err != nil {
+			d.Failf("could not build ./%s (%s): %v", zd, version, err)
+		}
+	}
+
+	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
+	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
+	restart, err := lab.RunRestart(d, config(opts, dir, "02-graceful"))
+	if err != nil {
+		d.Fail(err)
+	}
+	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
+	upgrade, err := lab.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	if err != nil {
+		d.Fail(err)
+	}
+
+	fmt.Fprintln(out)
+	results := []lab.LoadResult{restart, upgrade}
+	lab.WriteLoadTable(out, results, lab.UpgradeRows, 16, 16)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "refused:          connection refused, nothing was listening (the client may retry)")
+	fmt.Fprintln(out, "cut:              accepted, then dropped (EOF, connection reset, broken pipe)")
+	fmt.Fprintln(out, "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
+	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
+	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
+	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
+}
