@@ -85,9 +85,7 @@ func (d *Driver) Start(cmd *exec.Cmd) (*Process, error) {
 
 // Launch is the package's Launch, the server recorded for the cleanup.
 func (d *Driver) Launch(path, addr string, args ...string) (*Server, error) {
-	cmd := exec.Command(path, append([]string{"-addr", addr}, args...)...)
-	cmd.Env = ServerEnv()
-	p, err := d.Start(cmd)
+	p, err := d.Start(ServerCommand(path, addr, args...))
 	if err != nil {
 		return nil, err
 	}

@@ -26,14 +26,18 @@ func ServerEnv() []string {
 	return append(os.Environ(), "GIN_MODE=release", "GORACE=atexit_sleep_ms=0")
 }
 
-// Launch starts the program at path with -addr addr and args, in the
-// program's folder (where a relative -pidfile goes), without waiting for
-// it to listen.
-func Launch(path, addr string, args ...string) (*Server, error) {
+// ServerCommand is the command that runs the program at path with -addr
+// addr and args, in the program's folder (where a relative -pidfile goes).
+func ServerCommand(path, addr string, args ...string) *exec.Cmd {
 	cmd := exec.Command(path, append([]string{"-addr", addr}, args...)...)
 	cmd.Dir = filepath.Dir(path)
 	cmd.Env = ServerEnv()
-	p, err := Start(cmd)
+	return cmd
+}
+
+// Launch starts ServerCommand without waiting for it to listen.
+func Launch(path, addr string, args ...string) (*Server, error) {
+	p, err := Start(ServerCommand(path, addr, args...))
 	if err != nil {
 		return nil, err
 	}

@@ -21,12 +21,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -79,11 +77,10 @@ type demo struct {
 	stepT0  time.Time
 	results []stepResult
 
-	mu      sync.Mutex
-	servers []*lab.Process  // every server started: their groups are ended at exit
-	ctx     context.Context // cancelled at exit: ends every curl
-	cancel  context.CancelFunc
-	once    sync.Once
+	// drv ends, on every exit path, every server the demo started and the
+	// successor 04-zero-downtime starts itself, and removes the temporary
+	// folder; SIGINT or SIGTERM end the demo that way with 130 or 143.
+	drv *lab.Driver
 }
 
 // stepResult is one step's verdicts and timeline, as --json writes them.
@@ -101,7 +98,7 @@ type timelineRow struct {
 }
 
 func main() {
-	lab.RemoveDriverDir()
+	d := &demo{t: lab.PostTimings, drv: lab.NewDriver(name)}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fast := fs.Bool("fast", false, "")
@@ -124,7 +121,6 @@ func main() {
 		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+1, *only)
 	}
 
-	d := &demo{t: lab.PostTimings}
 	if *fast {
 		d.t = lab.FastTimings
 	}
@@ -132,8 +128,6 @@ func main() {
 	if isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "" {
 		d.c = lab.TerminalColours
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.catchSignals()
 	d.check()
 
 	start := time.Now()
@@ -163,62 +157,12 @@ func fail(format string, args ...any) {
 
 // die is fail once everything the demo started is ended.
 func (d *demo) die(format string, args ...any) {
-	d.cleanup()
-	fail(format, args...)
+	d.drv.Failf(format, args...)
 }
 
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// catchSignals ends the demo on SIGINT (Ctrl+C) or SIGTERM: every process
-// it started is ended and the temporary files removed, then it exits 130 or
-// 143. Catching SIGINT also undoes an inherited "ignore SIGINT" (a script
-// started in the background): the servers it starts then get SIGINT's
-// default action, so 01-basic dies of it as it should.
-func (d *demo) catchSignals() {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		sig := <-sigs
-		signal.Ignore(syscall.SIGINT, syscall.SIGTERM) // a second Ctrl+C must not cut the cleanup short
-		if sig == syscall.SIGINT {
-			fmt.Fprintf(os.Stderr, "\n%s: interrupted\n", name)
-			d.cleanup()
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "%s: terminated\n", name)
-		d.cleanup()
-		os.Exit(143)
-	}()
-}
-
-// cleanup ends every server and curl the demo started, and the successor
-// 04-zero-downtime started itself (in its process group, and an orphan
-// handed to the demo), then removes the temporary folder.
-func (d *demo) cleanup() {
-	d.once.Do(func() {
-		d.cancel()
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		// A server's group outlives it while a successor it started runs.
-		for _, p := range d.servers {
-			if p.Running() {
-				fmt.Fprintf(os.Stderr, "%s: stopping server PID %d\n", name, p.PID())
-			}
-			_ = p.Kill(5 * time.Second)
-		}
-		if pid := lab.ReadPIDFile(d.pidFile()); pid > 0 && lab.PIDRunning(pid) {
-			fmt.Fprintf(os.Stderr, "%s: stopping server PID %d (from its PID file)\n", name, pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			lab.WaitPIDGone(pid, 2*time.Second)
-		}
-		lab.ReapOrphans()
-		if d.work != "" {
-			os.RemoveAll(d.work)
-		}
-	})
 }
 
 // check refuses to start without its tools or with a busy port.
@@ -313,7 +257,7 @@ func (d *demo) banner(title string, about, commands []string) {
 // run shows a command, runs it in dir and dies if it fails.
 func (d *demo) run(dir string, args ...string) {
 	d.show(quote(args...))
-	cmd := exec.CommandContext(d.ctx, args[0], args[1:]...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOTMPDIR="+d.work)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -344,8 +288,8 @@ func (d *demo) pidFile() string {
 // build compiles the programs the steps need, as a person would.
 func (d *demo) build(only int) {
 	var err error
-	if d.work, err = os.MkdirTemp("", "graceful-demo."); err != nil {
-		fail("%v", err)
+	if d.work, err = d.drv.TempDir("graceful-demo."); err != nil {
+		d.die("%v", err)
 	}
 	d.bin = filepath.Join(d.work, "bin")
 	var names []string
@@ -383,13 +327,10 @@ func (d *demo) launch(program string, flags ...string) *lab.Server {
 	}
 	args := append([]string{"-addr", d.addr}, flags...)
 	d.show(quote(append([]string{"GIN_MODE=release", "./" + program}, append(args, "&")...)...))
-	s, err := lab.Launch(filepath.Join(d.bin, program), d.addr, flags...)
+	s, err := d.drv.Launch(filepath.Join(d.bin, program), d.addr, flags...)
 	if err != nil {
 		d.die("%v", err)
 	}
-	d.mu.Lock()
-	d.servers = append(d.servers, s.Process)
-	d.mu.Unlock()
 	if err := s.WaitReady(10 * time.Second); err != nil {
 		d.die("the server did not start: %v: %s", err, lastLine(s.Out))
 	}
@@ -440,7 +381,7 @@ func lastWords(lines []lab.Line) string {
 // write is lab.CurlStatus, or lab.CurlHeaders where the step needs to
 // know which build answered.
 func (d *demo) curl(write, method, path string) *lab.Curl {
-	return lab.RunCurl(d.ctx, d.curlArgs(write, method, path))
+	return lab.RunCurl(context.Background(), d.curlArgs(write, method, path))
 }
 
 func (d *demo) curlArgs(write, method, path string) []string {
@@ -700,7 +641,6 @@ func serverRow(t0 time.Time, s *lab.Server, state *os.ProcessState) lab.Timeline
 // --------------------------------------------------------------- finish --
 
 func (d *demo) finish(start time.Time, jsonFile string) {
-	d.cleanup()
 	total, mismatches := 0, []string{}
 	for _, r := range d.results {
 		for _, v := range r.Verdicts {
@@ -715,15 +655,15 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 			Steps []stepResult `json:"steps"`
 		}{d.results}, "", "  ")
 		if err := os.WriteFile(jsonFile, append(data, '\n'), 0o644); err != nil {
-			fail("%v", err)
+			d.die("%v", err)
 		}
 	}
 	fmt.Printf("\nFinished in %s s.\n", lab.Seconds(time.Since(start)))
 	if len(mismatches) == 0 {
 		fmt.Printf("%sRESULT: PASS %d/%d outcomes matched the lesson%s\n", d.c.Green, total, total, d.c.Reset)
-		return
+		d.drv.Exit(0)
 	}
 	fmt.Printf("%sRESULT: FAIL %d/%d outcomes matched the lesson; mismatches: %s%s\n",
 		d.c.Red, total-len(mismatches), total, strings.Join(mismatches, ", "), d.c.Reset)
-	os.Exit(1)
+	d.drv.Exit(1)
 }

@@ -81,6 +81,8 @@ func (d *demo) runUpgrade() {
 	d.show(quote("cd", d.bin))
 
 	old := d.launch(program, flags...)
+	// v2 will be v1's child, not the demo's: the cleanup finds it here.
+	d.drv.WatchSuccessors(old.Process, d.pidFile())
 	d.waitLog(old, lab.Evidence{Text: " serving on ", N: 1})
 	d.showPIDFile()
 
