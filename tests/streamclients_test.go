@@ -115,9 +115,10 @@ func classifyOnce(err error) errorClass {
 		// closed the body it would have to send again (net/http's
 		// shouldRetryRequest and rewindBody).
 		return unprocessed
-	case strings.Contains(err.Error(), "server closed idle connection"):
+	case strings.Contains(err.Error(), "server closed idle connection"), errors.Is(err, net.ErrClosed):
 		// HTTP/1.1's keep-alive race: the request went out on a connection
-		// the server was closing, and nothing says whether it was read.
+		// the server was closing (or was being written when the client saw
+		// it close), and nothing says whether it was read.
 		return cut
 	default:
 		return classify(err)

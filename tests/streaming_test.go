@@ -295,6 +295,7 @@ func TestHTTP2InFlightRequest(t *testing.T) {
 			pending <- answer{proto: resp.Proto, body: string(body), status: resp.StatusCode, err: err}
 		}()
 		s.waitLog(t, "GET / started", 1)
+		signalled := time.Now()
 		s.signal(t, syscall.SIGTERM)
 		var a answer
 		select {
@@ -305,7 +306,9 @@ func TestHTTP2InFlightRequest(t *testing.T) {
 		if a.err != nil || a.status != http.StatusOK || a.body != "Welcome Gin Server" || a.proto != "HTTP/2.0" {
 			t.Errorf("want 200 %q over HTTP/2.0, got %+v", "Welcome Gin Server", a)
 		}
-		s.assertExitedWith(t, s.waitExit(t), 0)
+		state := s.waitExit(t)
+		t.Logf("server exited %s after SIGTERM, 2 s request in flight", time.Since(signalled).Round(time.Millisecond))
+		s.assertExitedWith(t, state, 0)
 	})
 }
 
