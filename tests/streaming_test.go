@@ -336,6 +336,7 @@ func TestHTTP2GoAwayBeforeAnswer(t *testing.T) {
 		frames <- result{events, err}
 	}()
 	s.waitLog(t, "GET / started", 1)
+	signalled := time.Now()
 	s.signal(t, syscall.SIGTERM)
 	var r result
 	select {
@@ -343,7 +344,11 @@ func TestHTTP2GoAwayBeforeAnswer(t *testing.T) {
 	case <-time.After(clientTimeout + 5*time.Second):
 		t.Fatal("the connection never closed")
 	}
-	s.assertExitedWith(t, s.waitExit(t), 0)
+	closed := time.Since(signalled)
+	state := s.waitExit(t)
+	t.Logf("connection closed %s and server exited %s after SIGTERM, 2 s request in flight",
+		closed.Round(time.Millisecond), time.Since(signalled).Round(time.Millisecond))
+	s.assertExitedWith(t, state, 0)
 	if r.err != nil {
 		t.Fatalf("reading frames: %v (got %+v)", r.err, r.events)
 	}
