@@ -162,7 +162,8 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 // gin's helpers fit here: c.Stream runs the loop and flushes after each
 // step, c.SSEvent and sse.Event write the events. But c.Stream only checks
 // whether the client has gone (CloseNotify), between two steps: it knows
-// nothing about a shutdown. gin's SSE example loops like that, and holds
+// nothing about a shutdown. gin's SSE example blocks its step on a message
+// channel and nothing else; under 02's shutdown a stream like that holds
 // Shutdown for its whole budget (tests/testdata/pitfalls/streaming-no-hook).
 // The step itself has to watch goingAway.
 func streamEvents(c *gin.Context, goingAway <-chan struct{}, tick time.Duration) {
