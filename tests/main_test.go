@@ -16,14 +16,14 @@ import (
 )
 
 // examples are the programs under test, built once by TestMain.
-var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime"}
+var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming"}
 
 // gracefulExamples are the ones that must finish in-flight requests.
-var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime"}
+var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming"}
 
 // pitfalls are small wrong programs that the README's pitfalls point to,
 // built from testdata/pitfalls/NAME.
-var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context"}
+var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context", "streaming-no-hook"}
 
 // binDir holds the built examples for the whole run.
 var binDir string
