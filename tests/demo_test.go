@@ -184,23 +184,41 @@ func assertStreamsEndAtSignal(t *testing.T, rows []timelineBar) {
 	}
 }
 
-// Ctrl+C in the middle of the demo: it stops at once, ends every server it
-// started, and removes its temporary files.
+// Ctrl+C in the middle of the demo: it stops at once, ends every process
+// it started (the server; in step 6 also curl -N, wsclient and the curl of
+// the request in flight), and removes its temporary files.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
-	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
-	demo.waitLog(t, "== Step 2: ", 1)
-	demo.waitLog(t, "# listening, PID", 2) // step 2's server is up
-	// A terminal's Ctrl+C signals the whole foreground process group.
-	if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		args []string
+		// The demo's own lines that show the moment: after the last, the
+		// processes are up.
+		evidence []string
+	}{
+		{"step-2-server-up", nil, []string{"== Step 2: ", "# listening, PID", "# listening, PID"}},
+		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			demo, port, tmp := startDemo(t, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
+			seen := map[string]int{}
+			for _, e := range tc.evidence {
+				seen[e]++
+				demo.waitLog(t, e, seen[e])
+			}
+			// A terminal's Ctrl+C signals the whole foreground process group.
+			if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			demo.assertExitedWith(t, demo.waitExit(t), 130)
+			assertNothingLeft(t, "127.0.0.1:"+port)
+			assertNoFiles(t, tmp)
+		})
 	}
-	demo.assertExitedWith(t, demo.waitExit(t), 130)
-	assertNothingLeft(t, "127.0.0.1:"+port)
-	assertNoFiles(t, tmp)
 }
 
 // Bad input gets one clear line and exit status 2, and starts nothing.
