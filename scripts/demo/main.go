@@ -52,7 +52,7 @@ step numbered as its lesson:
                       keep sending requests: it hands its socket over, none fails
   6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
                       and a request open: the stream and the socket end at
-                      once, the request finishes, exit 0 long before the budget
+                      once, the request finishes, and it exits 0 right after
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
