@@ -71,9 +71,9 @@ func TestRenderTimeline(t *testing.T) {
 			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []lab.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
 		}}},
 		{"streaming", lab.Timeline{Start: at(0), Signal: at(1200), SignalName: "SIGTERM", Legend: lab.LegendStreaming, Rows: []lab.TimelineRow{
-			{Label: "stream", OK: true, Note: "ended 0.00 s after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(1203), Fill: '=', End: 'o'}}},
-			{Label: "socket", OK: true, Note: "closed 0.01 s after SIGTERM", Spans: []lab.Span{{From: at(500), To: at(1210), Fill: '=', End: 'o'}}},
-			{Label: "cut", Note: "cut 2.00 s after SIGTERM", Spans: []lab.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
+			{Label: "stream", OK: true, Note: "ended 3 ms after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(1203), Fill: '=', End: 'o'}}},
+			{Label: "socket", OK: true, Note: "closed 10 ms after SIGTERM", Spans: []lab.Span{{From: at(500), To: at(1210), Fill: '=', End: 'o'}}},
+			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []lab.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
 			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
 			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
 		}}},

@@ -59,9 +59,9 @@ func (d *demo) runStreaming(number int) {
 	signalled := d.kill(syscall.SIGTERM, s.PID())
 
 	streamState := d.waitClient(stream, maxTime)
-	d.note("curl -N %s, %s s after SIGTERM", lab.ExitText(streamState), lab.Seconds(stream.ExitedAt.Sub(signalled)))
+	d.note("curl -N %s, %s after SIGTERM", lab.ExitText(streamState), millis(stream.ExitedAt.Sub(signalled)))
 	d.waitClient(socket, maxTime)
-	d.note("wsclient %s, %s s after SIGTERM", lab.ExitText(socket.Cmd.ProcessState), lab.Seconds(socket.ExitedAt.Sub(signalled)))
+	d.note("wsclient %s, %s after SIGTERM", lab.ExitText(socket.Cmd.ProcessState), millis(socket.ExitedAt.Sub(signalled)))
 	answer := request.wait()
 	d.note("the request got %s, %s s after SIGTERM; waiting for the server to exit", answer.Short(), lab.Seconds(answer.Done.Sub(signalled)))
 	state := d.waitExit(s)
@@ -161,13 +161,19 @@ func (d *demo) waitClient(p *lab.Process, maxTime time.Duration) *os.ProcessStat
 	return state
 }
 
+// millis is a duration in whole milliseconds: the stream and the socket
+// end within a few, which a timeline's 0.00 s would hide.
+func millis(d time.Duration) string {
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
 // connectionRow draws a stream or a socket: open from its start until its
-// client exited, with how it ended after the signal.
+// client exited, with how long after the signal it ended.
 func connectionRow(label string, sent time.Time, p *lab.Process, signalled time.Time, ok bool, how string) lab.TimelineRow {
 	if !ok {
 		how = "cut"
 	}
 	return lab.TimelineRow{Label: label, OK: ok,
 		Spans: []lab.Span{{From: sent, To: p.ExitedAt, Fill: '=', End: end(ok)}},
-		Note:  fmt.Sprintf("%s %s s after SIGTERM", how, lab.Seconds(p.ExitedAt.Sub(signalled)))}
+		Note:  fmt.Sprintf("%s %s after SIGTERM", how, millis(p.ExitedAt.Sub(signalled)))}
 }
