@@ -14,7 +14,7 @@
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
 // lesson expects, from internal/lab's lesson data) and a timeline. The steps
-// are the table steps below: a new lesson's step is one entry there.
+// are one table, steps below: a new lesson's step is one entry there.
 package main
 
 import (
@@ -185,7 +185,7 @@ func main() {
 	d.build(selected)
 	for i, s := range selected {
 		if i > 0 {
-			d.pauseFor(fmt.Sprintf("go on to step %d", s.number))
+			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.number, s.program))
 		}
 		s.run(d, s.number)
 	}
