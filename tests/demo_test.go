@@ -18,11 +18,14 @@ type demoReport struct {
 	Steps []struct {
 		Program  string        `json:"program"`
 		Verdicts []lab.Verdict `json:"verdicts"`
-		Timeline []struct {
-			Label string `json:"label"`
-			Bar   string `json:"bar"`
-		} `json:"timeline"`
+		Timeline []timelineBar `json:"timeline"`
 	} `json:"steps"`
+}
+
+// timelineBar is a timeline row as --json writes it.
+type timelineBar struct {
+	Label string `json:"label"`
+	Bar   string `json:"bar"`
 }
 
 // startDemo runs scripts/demo.sh unattended (no terminal on stdin) on a
@@ -65,7 +68,10 @@ func readReport(t *testing.T, tmp string) demoReport {
 // expectedSteps are the verdict rows of every step as internal/lab's lesson
 // data states them, the demo's own source of what to expect.
 func expectedSteps() map[string][]lab.Verdict {
-	want := map[string][]lab.Verdict{lab.UpgradeStep.Program: lab.UpgradeStep.Expect}
+	want := map[string][]lab.Verdict{
+		lab.UpgradeStep.Program:   lab.UpgradeStep.Expect,
+		lab.StreamingStep.Program: lab.StreamingStep.Expect,
+	}
 	for _, s := range lab.Steps {
 		want[s.Program] = s.Expect
 	}
@@ -105,7 +111,7 @@ func TestDemo(t *testing.T) {
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('=').
 	for _, row := range report.Steps[2].Timeline {
@@ -113,11 +119,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("03-workers timeline: %s %q: want queued '.' for job3 and job4 only", row.Label, row.Bar)
 		}
 	}
-	if len(demo.out.lines("RESULT: PASS 24/24 outcomes matched the lesson")) != 1 {
+	assertStreamsEndAtSignal(t, report.Steps[4].Timeline)
+	if len(demo.out.lines("RESULT: PASS 28/28 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 4 {
-		t.Errorf("want 4 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 5 {
+		t.Errorf("want 5 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
 	assertNoFiles(t, tmp, "report.json")
@@ -136,13 +143,18 @@ func TestDemoStep(t *testing.T) {
 		name, shell, step, program string
 	}{
 		{"02-graceful", "", "2", "02-graceful"},
+		{"06-streaming", "", "6", "06-streaming"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
 			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
-			assertLesson(t, readReport(t, tmp), tc.program)
+			report := readReport(t, tmp)
+			assertLesson(t, report, tc.program)
+			if tc.program == lab.StreamingStep.Program {
+				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
+			}
 			if n := len(demo.out.lines("Timeline (")); n != 1 {
 				t.Errorf("want 1 timeline, got %d\noutput:\n%s", n, demo.out)
 			}
@@ -151,23 +163,62 @@ func TestDemoStep(t *testing.T) {
 	}
 }
 
-// Ctrl+C in the middle of the demo: it stops at once, ends every server it
-// started, and removes its temporary files.
+// assertStreamsEndAtSignal checks step 6's timeline: the stream and the
+// socket end after the signal and before the request in flight is answered
+// (drawn in an earlier column), not when the budget runs out.
+func assertStreamsEndAtSignal(t *testing.T, rows []timelineBar) {
+	t.Helper()
+	ends := map[string]int{}
+	signal := -1
+	for _, row := range rows {
+		ends[row.Label] = strings.LastIndexAny(row.Bar, "oX")
+		if i := strings.IndexByte(row.Bar, '|'); i >= 0 {
+			signal = i
+		}
+	}
+	for _, label := range []string{"stream", "socket"} {
+		if ends[label] < signal || ends[label] >= ends["request"] {
+			t.Errorf("06-streaming timeline: the %s ends in column %d, want from the signal's (%d) to before the request's answer (%d): %+v",
+				label, ends[label], signal, ends["request"], rows)
+		}
+	}
+}
+
+// Ctrl+C in the middle of the demo: it stops at once, ends every process
+// it started (the server; in step 6 also curl -N, wsclient and the curl of
+// the request in flight), and removes its temporary files.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
-	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
-	demo.waitLog(t, "== Step 2 of 4", 1)
-	demo.waitLog(t, "# listening, PID", 2) // step 2's server is up
-	// A terminal's Ctrl+C signals the whole foreground process group.
-	if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		args []string
+		// The demo's own lines that show the moment: after the last, the
+		// processes are up.
+		evidence []string
+	}{
+		{"step-2-server-up", nil, []string{"== Step 2: ", "# listening, PID", "# listening, PID"}},
+		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			demo, port, tmp := startDemo(t, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
+			seen := map[string]int{}
+			for _, e := range tc.evidence {
+				seen[e]++
+				demo.waitLog(t, e, seen[e])
+			}
+			// A terminal's Ctrl+C signals the whole foreground process group.
+			if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			demo.assertExitedWith(t, demo.waitExit(t), 130)
+			assertNothingLeft(t, "127.0.0.1:"+port)
+			assertNoFiles(t, tmp)
+		})
 	}
-	demo.assertExitedWith(t, demo.waitExit(t), 130)
-	assertNothingLeft(t, "127.0.0.1:"+port)
-	assertNoFiles(t, tmp)
 }
 
 // Bad input gets one clear line and exit status 2, and starts nothing.
@@ -180,7 +231,9 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be from 1 to 4, got 9"},
+		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 9"},
+		{"step-without-a-lesson-step", []string{"--step", "5"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 5"},
+		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,7 +42,8 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 // The timelines, one renderer for every step: a request answered, a
 // request refused, a request cut, a job that waited in the queue before it
-// ran, and a v1→v2 hand-over under load.
+// ran, a v1→v2 hand-over under load, and a stream and a socket that end at
+// the signal (their end hides it) while a request and one cut stream run on.
 func TestRenderTimeline(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -68,6 +69,13 @@ func TestRenderTimeline(t *testing.T) {
 				{From: at(900), To: at(1350), Fill: '2', End: 'o'}}},
 			{Label: "old", OK: true, Note: "v1, PID 100: exit 0 at 1.20 s", Spans: []lab.Span{{From: at(0), To: at(1200), Fill: '-', End: 'o'}}},
 			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []lab.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
+		}}},
+		{"streaming", lab.Timeline{Start: at(0), Signal: at(1200), SignalName: "SIGTERM", Legend: lab.LegendStreaming, Rows: []lab.TimelineRow{
+			{Label: "stream", OK: true, Note: "ended 3 ms after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(1203), Fill: '=', End: 'o'}}},
+			{Label: "socket", OK: true, Note: "closed 10 ms after SIGTERM", Spans: []lab.Span{{From: at(500), To: at(1210), Fill: '=', End: 'o'}}},
+			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []lab.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
+			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
+			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

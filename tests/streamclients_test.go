@@ -16,54 +16,10 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// Clients for long-lived connections and HTTP/2, free of testing.T: the
-// SSE events curl printed, Go's client speaking HTTP/2 without TLS, a
-// request Go's client never resends, and a raw HTTP/2 connection that
-// shows the frames the server sends.
-
-// sseEvent is one Server-Sent Event as a client reads it.
-type sseEvent struct {
-	name  string // event:, "message" when absent
-	data  string // data: lines, joined by "\n"
-	retry string // retry:, in milliseconds
-}
-
-// parseSSE reads the complete events of a text/event-stream (an event ends
-// with a blank line; a cut stream may end with half an event, left out).
-// The space after the colon is optional, as in the spec.
-func parseSSE(stream string) []sseEvent {
-	var events []sseEvent
-	var ev sseEvent
-	var data []string
-	for line := range strings.Lines(stream) {
-		if !strings.HasSuffix(line, "\n") {
-			break // the last line was cut
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			if ev.name != "" || data != nil {
-				if ev.name == "" {
-					ev.name = "message"
-				}
-				ev.data = strings.Join(data, "\n")
-				events = append(events, ev)
-			}
-			ev, data = sseEvent{}, nil
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			ev.name = value
-		case "data":
-			data = append(data, value)
-		case "retry":
-			ev.retry = value
-		}
-	}
-	return events
-}
+// Clients for long-lived connections and HTTP/2, free of testing.T: Go's
+// client speaking HTTP/2 without TLS, a request Go's client never resends,
+// and a raw HTTP/2 connection that shows the frames the server sends. The
+// SSE events curl printed are read by lab.ParseSSE, which the demo uses too.
 
 // curlCommand is curl with args, bounded by clientTimeout, its errors
 // shown (-sS).

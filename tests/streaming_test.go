@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 	"golang.org/x/net/http2"
 )
 
@@ -57,7 +58,7 @@ func TestSSEAtShutdown(t *testing.T) {
 			streamEnded := time.Since(signalled)
 			state := s.waitExit(t)
 			exited := time.Since(signalled)
-			events := parseSSE(curl.out.String())
+			events := lab.ParseSSE(curl.out.String())
 			t.Logf("%s: stream ended %s and server exited %s after SIGTERM (budget %s), curl %s, %d events",
 				name, streamEnded.Round(time.Millisecond), exited.Round(time.Millisecond), budget, curlState, len(events))
 
@@ -68,7 +69,7 @@ func TestSSEAtShutdown(t *testing.T) {
 			if name == "streaming-no-hook" {
 				s.assertExitedWith(t, state, 1)
 				curl.assertExitedWith(t, curlState, 18)
-				if last.name != "tick" {
+				if last.Name != "tick" {
 					t.Errorf("want the stream cut after a tick, got last event %+v", last)
 				}
 				if exited < budget {
@@ -81,10 +82,10 @@ func TestSSEAtShutdown(t *testing.T) {
 			}
 			s.assertExitedWith(t, state, 0)
 			curl.assertExitedWith(t, curlState, 0)
-			if last.name != "shutdown" || last.data == "" || last.retry != "2000" {
+			if last.Name != "shutdown" || last.Data == "" || last.Retry != "2000" {
 				t.Errorf("want a last event shutdown with data and retry 2000, got %+v\ncurl:\n%s", last, curl.out)
 			}
-			if slices.ContainsFunc(events[:len(events)-1], func(e sseEvent) bool { return e.name != "tick" }) {
+			if slices.ContainsFunc(events[:len(events)-1], func(e lab.SSEEvent) bool { return e.Name != "tick" }) {
 				t.Errorf("want only ticks before the shutdown event, got %+v", events)
 			}
 			if exited > promptExit {
@@ -186,7 +187,7 @@ func TestStreamsEndWhileRequestsFinish(t *testing.T) {
 		streamsEnded.Round(time.Millisecond), time.Since(signalled).Round(time.Millisecond))
 
 	curl.assertExitedWith(t, curlState, 0)
-	if events := parseSSE(curl.out.String()); len(events) == 0 || events[len(events)-1].name != "shutdown" {
+	if events := lab.ParseSSE(curl.out.String()); len(events) == 0 || events[len(events)-1].Name != "shutdown" {
 		t.Errorf("want the stream to end with event shutdown\ncurl:\n%s", curl.out)
 	}
 	if status := websocket.CloseStatus(err); status != websocket.StatusGoingAway {

@@ -91,7 +91,7 @@ func expectGets(n int, want string) []Verdict {
 }
 
 // Steps are the demo's first three steps; the upgrade (step 4) is
-// UpgradeStep, which runs under load.
+// UpgradeStep, which runs under load, and step 6 is StreamingStep.
 var Steps = []Step{
 	{
 		Program: "01-basic",

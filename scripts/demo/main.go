@@ -1,15 +1,20 @@
 // The classroom demo, run by scripts/demo.sh: the graceful-shutdown lesson,
-// live, one step per program.
+// live, one step per program. A step's number is its lesson's number; a
+// lesson without a step (05 for now) is skipped, and --step 5 is refused.
 //
 //  1. 01-basic         gets SIGINT  (Ctrl+C) with requests in flight: they fail.
 //  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish.
 //  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
 //  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
 //     it hands its socket to v2, and not one request fails.
+//  6. 06-streaming     gets SIGTERM with an SSE stream, a WebSocket and a
+//     request open: the stream and the socket end at once, the request
+//     finishes, and the process exits 0 without waiting out its budget.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
-// lesson expects, from internal/lab's lesson data) and a timeline.
+// lesson expects, from internal/lab's lesson data) and a timeline. The steps
+// are one table, steps below: a new lesson's step is one entry there.
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,14 +40,19 @@ import (
 
 const name = "demo.sh"
 
+// usage is --help's text; %s is the list of steps.
 const usage = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
 
-Runs the graceful-shutdown lesson live, one step per example server:
+Runs the graceful-shutdown lesson live, one step per example server, each
+step numbered as its lesson:
   1. 01-basic         gets SIGINT (Ctrl+C) while requests are in flight: they fail
   2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish
   3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
   4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
                       keep sending requests: it hands its socket over, none fails
+  6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
+                      and a request open: the stream and the socket end at
+                      once, the request finishes, and it exits 0 right after
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
@@ -50,7 +61,7 @@ Options:
                (1s a request in step 4); for CI
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
-  --step N     run step N only (1 to 4)
+  --step N     run step N only (%s)
   --json FILE  also write every verdict to FILE, as JSON
   -h, --help   show this help
 
@@ -64,6 +75,39 @@ line names them); 2 the demo could not run (bad option, missing tool, busy
 port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
 `
+
+// step is one step of the demo: its number (its lesson's), its program,
+// the packages built before the steps run, and how it runs.
+type step struct {
+	number  int
+	program string
+	builds  []string
+	run     func(d *demo, number int)
+}
+
+// steps are the demo's steps, in order, one entry each.
+var steps = []step{
+	lessonStep(1, lab.Steps[0]),
+	lessonStep(2, lab.Steps[1]),
+	lessonStep(3, lab.Steps[2]),
+	{4, lab.UpgradeStep.Program, nil, (*demo).runUpgrade}, // builds v1 and v2 itself
+	{6, lab.StreamingStep.Program, []string{lab.StreamingStep.Program, lab.WebSocketClient}, (*demo).runStreaming},
+}
+
+// lessonStep is a step that runs from its data in lab.Steps.
+func lessonStep(number int, s lab.Step) step {
+	return step{number, s.Program, []string{s.Program}, func(d *demo, n int) { d.runStep(n, s) }}
+}
+
+// stepNumbers lists the steps for a person: "1, 2, 3, 4 or 6".
+func stepNumbers() string {
+	var numbers []string
+	for _, s := range steps {
+		numbers = append(numbers, strconv.Itoa(s.number))
+	}
+	last := len(numbers) - 1
+	return strings.Join(numbers[:last], ", ") + " or " + numbers[last]
+}
 
 // demo is one run: its options, its output, what it started, its verdicts.
 type demo struct {
@@ -111,15 +155,22 @@ func main() {
 		fail("%v (try --help)", err)
 	}
 	if *help {
-		fmt.Print(usage)
+		fmt.Printf(usage, stepNumbers())
 		return
 	}
 	if fs.NArg() > 0 {
 		fail("unknown argument '%s' (try --help)", fs.Arg(0))
 	}
-	if *only < 0 || *only > len(lab.Steps)+1 {
-		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+1, *only)
-	}
+	selected := steps
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "step" {
+			i := slices.IndexFunc(steps, func(s step) bool { return s.number == *only })
+			if i < 0 {
+				fail("--step must be %s (a step is its lesson's number), got %d", stepNumbers(), *only)
+			}
+			selected = steps[i : i+1]
+		}
+	})
 
 	if *fast {
 		d.t = lab.FastTimings
@@ -131,20 +182,12 @@ func main() {
 	d.check()
 
 	start := time.Now()
-	d.build(*only)
-	for i, step := range lab.Steps {
-		if *only == 0 || *only == i+1 {
-			if i > 0 && *only == 0 {
-				d.pauseFor(fmt.Sprintf("go on to step %d", i+1))
-			}
-			d.runStep(i+1, step)
+	d.build(selected)
+	for i, s := range selected {
+		if i > 0 {
+			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.number, s.program))
 		}
-	}
-	if *only == 0 || *only == len(lab.Steps)+1 {
-		if *only == 0 {
-			d.pauseFor(fmt.Sprintf("go on to step %d", len(lab.Steps)+1))
-		}
-		d.runUpgrade()
+		s.run(d, s.number)
 	}
 	d.finish(start, *jsonFile)
 }
@@ -286,29 +329,27 @@ func (d *demo) pidFile() string {
 }
 
 // build compiles the programs the steps need, as a person would.
-func (d *demo) build(only int) {
+func (d *demo) build(selected []step) {
 	var err error
 	if d.work, err = d.drv.TempDir("graceful-demo."); err != nil {
 		d.die("%v", err)
 	}
 	d.bin = filepath.Join(d.work, "bin")
-	var names []string
-	for i, step := range lab.Steps {
-		if only == 0 || only == i+1 {
-			names = append(names, step.Program)
-		}
+	var pkgs []string
+	for _, s := range selected {
+		pkgs = append(pkgs, s.builds...)
 	}
-	if len(names) == 0 {
+	if len(pkgs) == 0 {
 		return // the upgrade step builds its own two versions
 	}
-	d.banner(fmt.Sprintf("Build the example%s", plural(len(names))), []string{
+	d.banner(fmt.Sprintf("Build the program%s", plural(len(pkgs))), []string{
 		"We build binaries and run those, not `go run`: a signal sent to `go run`",
 		"reaches the go tool, which dies and leaves the real server running.",
 		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
 	}, nil)
 	d.show(quote("cd", d.root))
-	for _, n := range names {
-		d.run(d.root, lab.BuildCommand(filepath.Join(d.bin, n), "./"+n, "")...)
+	for _, pkg := range pkgs {
+		d.run(d.root, lab.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
 	}
 	d.show(quote("cd", d.bin))
 }
@@ -439,6 +480,11 @@ func evidenceText(es []lab.Evidence) string {
 	return strings.Join(parts, " and ")
 }
 
+// stepTitle is a step's banner title.
+func stepTitle(number int, title string) string {
+	return fmt.Sprintf("Step %d: %s", number, title)
+}
+
 // runStep runs one of steps 1 to 3 from its data in lab.Steps.
 func (d *demo) runStep(number int, step lab.Step) {
 	flags := step.Flags(d.t)
@@ -453,7 +499,7 @@ func (d *demo) runStep(number int, step lab.Step) {
 	commands = append(commands,
 		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
 		fmt.Sprintf("%s          # once the port is closed", d.curlLine(lab.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.banner(fmt.Sprintf("Step %d of %d: %s", number, len(lab.Steps)+1, step.Title), step.Intro(d.t), commands)
+	d.banner(stepTitle(number, step.Title), step.Intro(d.t), commands)
 	d.pauseFor(fmt.Sprintf("run step %d", number))
 	fmt.Println()
 	d.stepT0 = time.Time{}

@@ -43,7 +43,7 @@ const loadMax = 60
 
 // runUpgrade is step 4: 04-zero-downtime upgraded from v1 to v2 with SIGHUP
 // under load.
-func (d *demo) runUpgrade() {
+func (d *demo) runUpgrade(number int) {
 	step := lab.UpgradeStep
 	program, pidfile := step.Program, filepath.Base(d.pidFile())
 	flags := []string{"-delay", d.t.UpDelay.String(), "-timeout", d.t.Timeout.String(), "-pidfile", pidfile}
@@ -60,7 +60,7 @@ func (d *demo) runUpgrade() {
 		"kill -HUP <v1 pid>",
 		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
 		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.banner(fmt.Sprintf("Step %d of %d: %s, upgraded from v1 to v2 under load with SIGHUP", len(lab.Steps)+1, len(lab.Steps)+1, program), []string{
+	d.banner(stepTitle(number, program+", upgraded from v1 to v2 under load with SIGHUP"), []string{
 		"02-graceful finishes its requests, but until a new process listens, clients",
 		"are refused. 04-zero-downtime hands its listening socket to the new binary",
 		fmt.Sprintf("instead. v1 serves; %d clients send GET / (here it takes %s) back to", step.Clients, d.t.UpDelay),
@@ -69,7 +69,7 @@ func (d *demo) runUpgrade() {
 		"requests and exits 0. Every request gets a 200, and each client sees the",
 		"X-Version header go from v1 to v2. Last, SIGTERM stops v2 as it did 02.",
 	}, lines)
-	d.pauseFor(fmt.Sprintf("run step %d", len(lab.Steps)+1))
+	d.pauseFor(fmt.Sprintf("run step %d", number))
 	fmt.Println()
 	d.stepT0 = time.Time{}
 
