@@ -253,6 +253,13 @@ func (l *RawLoad) WaitUntil(what string, ok func(RawCounts) bool, limit time.Dur
 	}
 }
 
+// Wait waits until the clients stop by themselves, at opts.Until
+// (RawTimeout later at most), and returns every count.
+func (l *RawLoad) Wait() RawCounts {
+	l.clients.Wait()
+	return l.Counts()
+}
+
 // Stop stops the clients, waits for their last requests (RawTimeout at
 // most) and returns every count.
 func (l *RawLoad) Stop() RawCounts {
