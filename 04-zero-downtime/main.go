@@ -85,16 +85,6 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 
 	pid := strconv.Itoa(os.Getpid())
 	router := gin.Default()
-	// Once the old process drains after an upgrade (finishAccepted below),
-	// every answer it gives, whatever the route, says "Connection: close":
-	// the client reads it, then opens its next connection, to the new
-	// process. net/http closes the connection after that answer.
-	var draining atomic.Bool
-	router.Use(func(c *gin.Context) {
-		if draining.Load() {
-			c.Header("Connection", "close")
-		}
-	})
 	router.GET("/", func(c *gin.Context) {
 		// This line lets you (and the tests) see that the request is
 		// inside the handler before the signal is sent.
@@ -107,10 +97,15 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 
+	// Once the old process drains after an upgrade (finishAccepted below),
+	// every answer it sends says "Connection: close" (closeWhenDraining).
+	var draining atomic.Bool
 	// conns are the open connections, for the hand-over below.
 	conns := &connections{idleSince: make(map[net.Conn]time.Time)}
 	srv := &http.Server{
-		Handler: router,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			router.ServeHTTP(closeWhenDraining{w, &draining}, r)
+		}),
 		// A client that connects but sends nothing would hold up the
 		// hand-over below until the budget runs out: give it half.
 		ReadHeaderTimeout: timeout / 2,
@@ -193,9 +188,10 @@ const idleGrace = time.Second
 // wrk, curl) sees the request fail. So the connections are let go one by
 // one, each when it is safe.
 func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error, conns *connections, draining *atomic.Bool) error {
-	// 1. Every answer from now on says "Connection: close" (see router.Use):
-	// a busy connection closes right after its next answer, which its
-	// client has read. That is HTTP/1.1's one clean way to end one.
+	// 1. Every answer sent from now on says "Connection: close": a busy
+	// connection closes right after its next answer, which its client
+	// reads, then connects again, to the new process. That is HTTP/1.1's
+	// one clean way to end a keep-alive connection.
 	draining.Store(true)
 	// 2. Stop accepting: the new process takes every connection from now
 	// on. Once Serve has returned, every connection it accepted is counted.
@@ -204,8 +200,9 @@ func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error,
 	// 3. A connection that stays idle gets no answer to carry the header:
 	// close it once it has been idle for idleGrace, when its client is
 	// most likely not sending. A new connection that never sends a
-	// request is closed by ReadHeaderTimeout.
-	tick := time.NewTicker(idleGrace / 4)
+	// request is closed by ReadHeaderTimeout. Look often: a busy
+	// connection closes within a request's time.
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for conns.closeIdle(idleGrace) > 0 {
 		select {
@@ -215,6 +212,22 @@ func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error,
 		}
 	}
 	return nil
+}
+
+// closeWhenDraining adds "Connection: close" to an answer whose header
+// goes out once the drain has begun, also when its request came in before
+// (gin writes the header before the body). net/http then closes the
+// connection after the answer.
+type closeWhenDraining struct {
+	http.ResponseWriter
+	draining *atomic.Bool
+}
+
+func (w closeWhenDraining) WriteHeader(code int) {
+	if w.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // connections are a server's open connections (its ConnState hook keeps

@@ -147,18 +147,21 @@ func UpgradeMismatches(restart, upgrade LoadResult) []string {
 	return upgradeMismatches(restart, upgrade, false)
 }
 
-// NeverResendUpgradeMismatches are UpgradeMismatches for clients that
-// never resend, on keep-alive connections: 02's restart may cut requests
-// too (Shutdown closes the connections idle at that instant, and a
-// client's next request may be on its way); 04's hand-over cuts none.
+// NeverResendUpgradeMismatches are UpgradeMismatches for keep-alive
+// clients that never resend, GET / answering in 1 ms: 04's hand-over cuts
+// and refuses none. What 02's restart loses is measured, not judged: it
+// may cut requests (Shutdown closes the connections idle at that instant,
+// and a client's next request may be on its way), and it may refuse none
+// (a client that lost its connection pauses, and the new process may be
+// listening by then).
 func NeverResendUpgradeMismatches(restart, upgrade LoadResult) []string {
 	return upgradeMismatches(restart, upgrade, true)
 }
 
-func upgradeMismatches(restart, upgrade LoadResult, restartMayCut bool) []string {
-	found := slices.Concat(gracefulMismatches(restart, restartMayCut), gracefulMismatches(upgrade, false),
+func upgradeMismatches(restart, upgrade LoadResult, neverResend bool) []string {
+	found := slices.Concat(gracefulMismatches(restart, neverResend), gracefulMismatches(upgrade, false),
 		newProcessMismatches(restart), newProcessMismatches(upgrade))
-	if restart.Refused <= 0 {
+	if restart.Refused <= 0 && !neverResend {
 		found = append(found, fmt.Sprintf("%s: no request refused, yet nothing listened between stop and start", restart.Program))
 	}
 	return append(found, handOverMismatches(upgrade)...)

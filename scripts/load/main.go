@@ -13,11 +13,17 @@
 // the same load: 02-graceful stopped (SIGTERM) and started again, which
 // refuses clients until the new process listens, and 04-zero-downtime
 // upgraded in place (v2 moved over its binary, then SIGHUP), which refuses
-// none.
+// none; then the same with a 1 ms handler and keep-alive clients that
+// never resend a request, where only the hand-over cuts none.
+//
+// With --arrival, clients that never resend, a fresh connection per
+// request, keep arriving while 02, 03 and 04 stop (SIGTERM) and while 04
+// hands over (SIGHUP): what a stop loses under traffic, by mechanism.
 //
 // It exits 1, naming the mismatch, when the numbers disagree with the
 // lesson, and 2 when it could not run at all. The run itself is
-// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh.
+// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
+// the clients that never resend are lab.RawLoad (see neverresend.go).
 package main
 
 import (
@@ -40,6 +46,7 @@ var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
 
 const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
        load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
+       load.sh --arrival [--fast] [-c N] [-z DURATION] [--json FILE]
 
 Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
@@ -49,6 +56,18 @@ With --upgrade, the same load meets a new version put in place mid-run:
 starts on the same port; 04-zero-downtime gets a v2 build moved over its
 binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
 requests (nothing listens in between), 04 none; neither cuts any.
+Then both again with GET / answering in 1ms and clients that never resend
+a request, on keep-alive connections: 02 refuses, and may cut requests
+(Shutdown closes connections whose next request may be on its way); 04
+refuses and cuts none.
+
+With --arrival, clients that never resend open a fresh connection per
+request and keep arriving, GET / answering in 1ms: 02-graceful, 03-workers
+and 04-zero-downtime get SIGTERM in the middle of the run, then
+04-zero-downtime gets SIGHUP (v2 moved over its binary). Expected: each
+SIGTERM refuses the clients that arrive once the listener is closed and
+may cut some on the way (reset in the accept queue, EOF after the read,
+counted, not judged); the SIGHUP loses none.
 
   -c N          concurrent clients (hey -c), 1 to 1000; default 50
   -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
@@ -60,6 +79,7 @@ requests (nothing listens in between), 04 none; neither cuts any.
                 that is a setup error (exit 2): use a longer -z
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
+  --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
   --json FILE   also write the results to FILE as JSON (what the tests read)
   -h, --help    show this help
 
@@ -76,6 +96,7 @@ type options struct {
 	duration string // hey -z, as given
 	delay    string // GET /'s delay: 1s, 300ms with --fast
 	upgrade  bool
+	arrival  bool
 	jsonFile string
 	programs []string
 	port     int
@@ -96,9 +117,12 @@ func main() {
 		d.Fail(err)
 	}
 	var rep lab.LoadReport
-	if opts.upgrade {
+	switch {
+	case opts.upgrade:
 		rep = runUpgrade(d, opts, dir)
-	} else {
+	case opts.arrival:
+		rep = runArrival(d, opts, dir)
+	default:
 		rep = runShutdown(d, opts, dir)
 	}
 	if opts.jsonFile != "" && !d.Interrupted() {
@@ -132,6 +156,8 @@ func parse(args []string) (*options, error) {
 			fast = true
 		case arg == "--upgrade":
 			opts.upgrade = true
+		case arg == "--arrival":
+			opts.arrival = true
 		case arg == "-c":
 			conc, err = value("a number")
 		case arg == "-z":
@@ -181,6 +207,14 @@ func parse(args []string) (*options, error) {
 		}
 		if len(opts.programs) > 0 {
 			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
+		}
+	}
+	if opts.arrival {
+		if opts.upgrade {
+			return nil, fmt.Errorf("--arrival and --upgrade are two separate comparisons: choose one")
+		}
+		if len(opts.programs) > 0 {
+			return nil, fmt.Errorf("--arrival always runs 02-graceful, 03-workers and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
 		}
 	}
 	if len(opts.programs) == 0 {
@@ -268,15 +302,7 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
-	for _, version := range []string{"v1", "v2"} {
-		out := filepath.Join(dir, zd)
-		if version == "v2" {
-			out += "-v2"
-		}
-		if err := lab.BuildVersion(out, "./"+zd, version, false); err != nil {
-			d.Failf("could not build ./%s (%s): %v", zd, version, err)
-		}
-	}
+	build04(d, dir)
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
@@ -285,6 +311,7 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
+	install04(d, dir)
 	upgrade, err := lab.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
@@ -293,11 +320,36 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	fmt.Fprintln(out)
 	results := []lab.LoadResult{restart, upgrade}
 	lab.WriteLoadTable(out, results, lab.UpgradeRows, 16, 16)
+	mismatches := lab.UpgradeMismatches(restart, upgrade)
+	neverResend, more := runNeverResendUpgrade(d, opts, dir)
+	results, mismatches = append(results, neverResend...), append(mismatches, more...)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused:          connection refused, nothing was listening (the client may retry)")
 	fmt.Fprintln(out, "cut:              accepted, then dropped (EOF, connection reset, broken pipe)")
 	fmt.Fprintln(out, "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
-	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
+	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
+	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}
+}
+
+// build04 builds 04-zero-downtime into dir as v1 and v2
+// (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
+// upgrade moves v2 over it.
+func build04(d *lab.Driver, dir string) {
+	const zd = "04-zero-downtime"
+	for _, version := range []string{"v1", "v2"} {
+		if err := lab.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
+			d.Failf("could not build ./%s (%s): %v", zd, version, err)
+		}
+	}
+}
+
+// install04 puts v1 at 04-zero-downtime's path, where an earlier run may
+// have left v2.
+func install04(d *lab.Driver, dir string) {
+	const zd = "04-zero-downtime"
+	if err := lab.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
+		d.Fail(err)
+	}
 }
