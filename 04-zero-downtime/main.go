@@ -170,7 +170,10 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 
 // idleGrace is how long a keep-alive connection must have sat idle before
 // the draining process closes it. A busy client sends its next request
-// within microseconds of reading an answer: it is never idle that long.
+// within microseconds of reading an answer (a distant one, a round trip
+// later): it is never idle that long. What is left is HTTP/1.1's own race:
+// a client that reuses a connection idle for longer, at the very instant
+// it is closed, sees it fail (clients resend an idempotent request then).
 const idleGrace = time.Second
 
 // finishAccepted answers, after an upgrade, every connection this process
@@ -216,8 +219,8 @@ func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error,
 
 // closeWhenDraining adds "Connection: close" to an answer whose header
 // goes out once the drain has begun, also when its request came in before
-// (gin writes the header before the body). net/http then closes the
-// connection after the answer.
+// (gin calls WriteHeader before it writes a body). net/http then closes
+// the connection after the answer.
 type closeWhenDraining struct {
 	http.ResponseWriter
 	draining *atomic.Bool
