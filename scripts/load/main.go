@@ -72,12 +72,14 @@ counted, not judged); the SIGHUP loses none.
   -c N          concurrent clients (hey -c), 1 to 1000; default 50
   -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
                 and 3 times GET /'s delay at least; default 4s, 2s with --fast.
-                With --upgrade, 4 times the delay at least (4s, 1200ms with
-                --fast): the signal goes after half of -z, the old process
-                may take a delay to drain, and the new one must still get
+                With --upgrade, 4 times the delay and 3s at least (default
+                4s, 3s with --fast): the signal goes after half of -z, the
+                old process may take a delay to drain, or a second to let an
+                idle keep-alive connection go, and the new one must still get
                 requests before hey stops. If hey stops first all the same,
                 that is a setup error (exit 2): use a longer -z
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
+                (3s with --upgrade)
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
   --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
   --json FILE   also write the results to FILE as JSON (what the tests read)
@@ -183,6 +185,9 @@ func parse(args []string) (*options, error) {
 	opts.delay, opts.duration = "1s", "4s"
 	if fast {
 		opts.delay, opts.duration = "300ms", "2s"
+		if opts.upgrade {
+			opts.duration = upgradeMinimum
+		}
 	}
 	if duration != "" {
 		opts.duration = duration
@@ -201,9 +206,13 @@ func parse(args []string) (*options, error) {
 		return nil, fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
 	}
 	if opts.upgrade {
-		// Half of -z, a round to drain, and the new process must get requests.
+		// Half of -z, a round to drain (or 04's second for an idle
+		// keep-alive connection), and the new process must get requests.
 		if z < 4*delay {
 			return nil, fmt.Errorf("with --upgrade, -z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+		}
+		if minimum, _ := lab.ParseDuration(upgradeMinimum); z < minimum {
+			return nil, fmt.Errorf("with --upgrade, -z must be at least %s, got '%s'", upgradeMinimum, opts.duration)
 		}
 		if len(opts.programs) > 0 {
 			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
@@ -240,6 +249,11 @@ func parse(args []string) (*options, error) {
 }
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
+
+// upgradeMinimum is --upgrade's shortest -z: after an upgrade, 04's old
+// process lets a keep-alive connection go once it has sat idle for a
+// second, and hey's pool may hold one.
+const upgradeMinimum = "3s"
 
 // config is one program's load run.
 func config(opts *options, dir, name string) lab.LoadConfig {
