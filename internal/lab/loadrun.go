@@ -347,10 +347,10 @@ func (r *LoadRun) requireTimeLeft(what string, when time.Time) error {
 		r.Config.Duration, what, secs(when.Sub(r.Began)))
 }
 
-// RunLoad starts the program with GET / taking cfg.Delay, runs hey for
-// cfg.Duration, sends SIGTERM in the middle (when the first round of
-// requests after half of the run is all in the handler), and returns what
-// hey saw and how the server ended.
+// RunLoad starts the program with GET / taking cfg.Delay, runs hey (or
+// RawLoad's clients) for cfg.Duration, sends SIGTERM in the middle (with
+// hey, when the first round of requests after half of the run is all in
+// the handler), and returns what the clients saw and how the server ended.
 func RunLoad(d *Driver, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {

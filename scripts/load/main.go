@@ -57,9 +57,9 @@ starts on the same port; 04-zero-downtime gets a v2 build moved over its
 binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
 requests (nothing listens in between), 04 none; neither cuts any.
 Then both again with GET / answering in 1ms and clients that never resend
-a request, on keep-alive connections: 02 refuses, and may cut requests
-(Shutdown closes connections whose next request may be on its way); 04
-refuses and cuts none.
+a request, on keep-alive connections: 02 may refuse and cut requests
+(Shutdown closes connections whose next request may be on its way,
+counted, not judged); 04 refuses and cuts none.
 
 With --arrival, clients that never resend open a fresh connection per
 request and keep arriving, GET / answering in 1ms: 02-graceful, 03-workers
@@ -69,8 +69,9 @@ SIGTERM refuses the clients that arrive once the listener is closed and
 may cut some on the way (reset in the accept queue, EOF after the read,
 counted, not judged); the SIGHUP loses none.
 
-  -c N          concurrent clients (hey -c), 1 to 1000; default 50
-  -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
+  -c N          concurrent clients (hey -c; also the clients that never
+                resend), 1 to 1000; default 50
+  -z DURATION   how long the clients run (hey -z), 1s to 60s, like 3s or 1500ms,
                 and 3 times GET /'s delay at least; default 4s, 2s with --fast.
                 With --upgrade, 4 times the delay and 3s at least (default
                 4s, 3s with --fast): the signal goes after half of -z, the
