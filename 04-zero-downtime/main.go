@@ -9,8 +9,9 @@
 //     child, passing it the listening socket;
 //  2. the child serves on that socket at once, and tells the parent it is
 //     ready; both accept from the one socket for a moment;
-//  3. the parent stops accepting and drains exactly like 02-graceful: its
-//     in-flight requests finish, then it exits 0.
+//  3. the parent stops accepting, answers what its connections send,
+//     lets each keep-alive connection go when that loses no request
+//     (finishAccepted), and drains like 02-graceful, then exits 0.
 //
 // The socket never closes, so the kernel queues new connections for
 // whichever process accepts next: no client is refused. If the new binary
@@ -96,21 +97,19 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 
-	// conns counts the open connections, for the hand-over below.
-	var conns sync.WaitGroup
+	// Once the old process drains after an upgrade (finishAccepted below),
+	// every answer it sends says "Connection: close" (closeWhenDraining).
+	var draining atomic.Bool
+	// conns are the open connections, for the hand-over below.
+	conns := &connections{idleSince: make(map[net.Conn]time.Time)}
 	srv := &http.Server{
-		Handler: router,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			router.ServeHTTP(closeWhenDraining{w, &draining}, r)
+		}),
 		// A client that connects but sends nothing would hold up the
 		// hand-over below until the budget runs out: give it half.
 		ReadHeaderTimeout: timeout / 2,
-		ConnState: func(_ net.Conn, state http.ConnState) {
-			switch state {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
+		ConnState:         conns.track,
 	}
 	serveErr := make(chan error, 1)
 	go func() {
@@ -152,7 +151,7 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if upgraded {
-		if err := finishAccepted(shutdownCtx, srv, ln, serveErr, &conns); err != nil {
+		if err := finishAccepted(shutdownCtx, ln, serveErr, conns, &draining); err != nil {
 			return fmt.Errorf("hand-over: %w", err)
 		}
 	}
@@ -169,32 +168,102 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	return nil
 }
 
+// idleGrace is how long a keep-alive connection must have sat idle before
+// the draining process closes it. A busy client sends its next request
+// within microseconds of reading an answer (a distant one, a round trip
+// later): it is never idle that long. What is left is HTTP/1.1's own race:
+// a client that reuses a connection idle for longer, at the very instant
+// it is closed, sees it fail (clients resend an idempotent request then).
+const idleGrace = time.Second
+
 // finishAccepted answers, after an upgrade, every connection this process
 // accepted, before Shutdown is called. Shutdown alone is not enough for
 // "zero failed requests": net/http closes without an answer a connection
 // whose request it reads after Shutdown began, so a client that connected
 // a moment before would see EOF. (Clients retry that on a reused keep-alive
 // connection, never on a fresh one.)
-func finishAccepted(ctx context.Context, srv *http.Server, ln net.Listener, serveErr <-chan error, conns *sync.WaitGroup) error {
-	// Stop accepting: the new process takes every connection from now on.
-	// Once Serve has returned, every connection it accepted is counted.
+//
+// Nor is srv.SetKeepAlivesEnabled(false), the usual way to let keep-alive
+// connections go: it closes at once every connection idle at that
+// instant. Under load a connection is idle for a few microseconds between
+// an answer and the client's next request, which is often on the wire
+// already: closed unanswered, and a client that does not resend (a POST,
+// wrk, curl) sees the request fail. So the connections are let go one by
+// one, each when it is safe.
+func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error, conns *connections, draining *atomic.Bool) error {
+	// 1. Every answer sent from now on says "Connection: close": a busy
+	// connection closes right after its next answer, which its client
+	// reads, then connects again, to the new process. That is HTTP/1.1's
+	// one clean way to end a keep-alive connection.
+	draining.Store(true)
+	// 2. Stop accepting: the new process takes every connection from now
+	// on. Once Serve has returned, every connection it accepted is counted.
 	ln.Close()
 	<-serveErr
-	// Answer the request on each open connection, then close it; idle
-	// keep-alive connections close now, and their clients reconnect, to the
-	// new process.
-	srv.SetKeepAlivesEnabled(false)
-	allClosed := make(chan struct{})
-	go func() {
-		conns.Wait()
-		close(allClosed)
-	}()
-	select {
-	case <-allClosed:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	// 3. A connection that stays idle gets no answer to carry the header:
+	// close it once it has been idle for idleGrace, when its client is
+	// most likely not sending. A new connection that never sends a
+	// request is closed by ReadHeaderTimeout. Look often: a busy
+	// connection closes within a request's time.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for conns.closeIdle(idleGrace) > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
+}
+
+// closeWhenDraining adds "Connection: close" to an answer whose header
+// goes out once the drain has begun, also when its request came in before
+// (gin calls WriteHeader before it writes a body). net/http then closes
+// the connection after the answer.
+type closeWhenDraining struct {
+	http.ResponseWriter
+	draining *atomic.Bool
+}
+
+func (w closeWhenDraining) WriteHeader(code int) {
+	if w.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// connections are a server's open connections (its ConnState hook keeps
+// them), and since when each has been idle between two requests.
+type connections struct {
+	mu        sync.Mutex
+	idleSince map[net.Conn]time.Time // zero: not idle
+}
+
+func (cs *connections) track(c net.Conn, state http.ConnState) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	switch state {
+	case http.StateIdle:
+		cs.idleSince[c] = time.Now()
+	case http.StateClosed, http.StateHijacked:
+		delete(cs.idleSince, c)
+	default: // new, active: reading or answering a request
+		cs.idleSince[c] = time.Time{}
+	}
+}
+
+// closeIdle closes the connections idle for longer than grace, and says
+// how many are still open. A closed one leaves once net/http sees it closed.
+func (cs *connections) closeIdle(grace time.Duration) int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for c, since := range cs.idleSince {
+		if !since.IsZero() && time.Since(since) > grace {
+			c.Close()
+		}
+	}
+	return len(cs.idleSince)
 }
 
 // upgradeOnSIGHUP runs one upgrade per SIGHUP. It refuses a SIGHUP that

@@ -7,14 +7,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
 // scripts/load.sh, as a class would run it: hey against each program,
-// SIGTERM mid-run (or, with --upgrade, a restart against a hand-over), the
-// table side by side, and its own verdict in the exit status. The results
-// are read from its --json report, not from the table's text.
+// SIGTERM mid-run (or, with --upgrade, a restart against a hand-over, with
+// hey and again with keep-alive clients that never resend; with --arrival,
+// clients that never resend keep arriving at a stop and at a hand-over),
+// the tables side by side, and its own verdict in the exit status. The
+// results are read from its --json report, not from the table's text,
+// each under its program, its clients and its signal. What a stop cuts
+// under clients that never resend is logged: measured, never asserted.
 func TestLoadScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the load script")
@@ -23,25 +28,28 @@ func TestLoadScript(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		want map[string]map[string]func(lab.LoadResult) bool // program, what: the check
+		want map[string]map[string]func(lab.LoadResult) bool // program, clients, signal; what: the check
 	}{
 		// -z 4s rather than --fast's 2s: room for a slow restart on a busy machine.
 		{"restart", []string{"--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
-			"01-basic":    {"cut > 0": cutSome, "killed by SIGTERM": exitedWith("SIGTERM")},
-			"02-graceful": {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
-			"03-workers":  {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
+			"01-basic, hey, SIGTERM":    {"cut > 0": cutSome, "killed by SIGTERM": exitedWith("SIGTERM")},
+			"02-graceful, hey, SIGTERM": {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
+			"03-workers, hey, SIGTERM":  {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
 		}},
 		{"upgrade", []string{"--upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
-			"02-graceful": {"refused > 0": refusedSome, "cut == 0": cutNone, "exit 0": exitedWith("exit 0")},
-			"04-zero-downtime": {
-				"refused == 0": func(r lab.LoadResult) bool { return r.Refused == 0 },
-				"cut == 0":     cutNone,
-				"exit 0":       exitedWith("exit 0"),
-				"v2 serves, named by the PID file": func(r lab.LoadResult) bool {
-					return r.NewVersion == "v2" && r.NewPID > 0 && r.PIDFilePID == r.NewPID
-				},
-				"v2 answers once v1 is gone": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
+			"02-graceful, hey, SIGTERM":     {"refused > 0": refusedSome, "cut == 0": cutNone, "exit 0": exitedWith("exit 0")},
+			"04-zero-downtime, hey, SIGHUP": handOver,
+			"02-graceful, never resend, keep-alive, SIGTERM": {
+				"exit 0": exitedWith("exit 0"), "served > 0": servedSome,
+				"the new process answers": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
 			},
+			"04-zero-downtime, never resend, keep-alive, SIGHUP": handOver,
+		}},
+		{"arrival", []string{"--arrival", "--fast", "-z", "3s"}, map[string]map[string]func(lab.LoadResult) bool{
+			"02-graceful, never resend, fresh, SIGTERM":      stopUnderArrival,
+			"03-workers, never resend, fresh, SIGTERM":       stopUnderArrival,
+			"04-zero-downtime, never resend, fresh, SIGTERM": stopUnderArrival,
+			"04-zero-downtime, never resend, fresh, SIGHUP":  handOver,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,7 +77,11 @@ func TestLoadScript(t *testing.T) {
 			}
 			results := make(map[string]lab.LoadResult)
 			for _, r := range got.Results {
-				results[r.Program] = r
+				key := r.Program + ", " + r.Clients + ", " + r.Signal
+				results[key] = r
+				if r.Clients != "hey" {
+					t.Logf("%s: served %d, refused %d, cut %d %v, exit after %s", key, r.Served, r.Refused, r.Cut, r.CutBy, r.ExitAfter.Round(time.Millisecond))
+				}
 			}
 			if len(results) != len(tc.want) {
 				t.Errorf("want results for %d programs, got %d:\n%s", len(tc.want), len(results), data)
@@ -92,6 +104,25 @@ func TestLoadScript(t *testing.T) {
 			assertNothingLeft(t, "127.0.0.1:"+port)
 		})
 	}
+}
+
+// handOver is what 04's SIGHUP must show, whatever the clients: nothing
+// refused or cut, the old process exits 0, and v2 serves on alone.
+var handOver = map[string]func(lab.LoadResult) bool{
+	"refused == 0": func(r lab.LoadResult) bool { return r.Refused == 0 },
+	"cut == 0":     cutNone,
+	"exit 0":       exitedWith("exit 0"),
+	"v2 serves, named by the PID file": func(r lab.LoadResult) bool {
+		return r.NewVersion == "v2" && r.NewPID > 0 && r.PIDFilePID == r.NewPID
+	},
+	"v2 answers once v1 is gone": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
+}
+
+// stopUnderArrival is what a stop shows while clients keep arriving: the
+// ones that come once the listener is closed are refused, and the process
+// exits 0 having answered some. What it cuts is logged, not checked.
+var stopUnderArrival = map[string]func(lab.LoadResult) bool{
+	"refused > 0": refusedSome, "served > 0": servedSome, "exit 0": exitedWith("exit 0"),
 }
 
 func cutSome(r lab.LoadResult) bool     { return r.Cut > 0 }

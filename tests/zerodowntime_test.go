@@ -35,8 +35,9 @@ type upgradable struct {
 }
 
 // startUpgradable installs the 04-zero-downtime build in a folder of its own
-// (inside binDir, so the suite's leak check sees it) and starts it there.
-func startUpgradable(t *testing.T) *upgradable {
+// (inside binDir, so the suite's leak check sees it) and starts it there,
+// with args after its defaults (a flag given twice takes the last value).
+func startUpgradable(t *testing.T, args ...string) *upgradable {
 	t.Helper()
 	dir, err := os.MkdirTemp(binDir, "04-run-")
 	if err != nil {
@@ -45,7 +46,7 @@ func startUpgradable(t *testing.T) *upgradable {
 	t.Cleanup(func() { os.RemoveAll(dir) }) // runs after the server's cleanup
 	u := &upgradable{dir: dir, binary: filepath.Join(dir, "04-zero-downtime"), pidFile: filepath.Join(dir, "pid")}
 	u.install(t, filepath.Join(binDir, "04-zero-downtime"))
-	u.server = startBinary(t, u.binary, "-delay", "100ms", "-timeout", "20s", "-pidfile", u.pidFile)
+	u.server = startBinary(t, u.binary, append([]string{"-delay", "100ms", "-timeout", "20s", "-pidfile", u.pidFile}, args...)...)
 	return u
 }
 

@@ -15,7 +15,8 @@ import (
 // timeout).
 const HeyTimeout = 10 * time.Second
 
-// LoadConfig is one program under hey's load.
+// LoadConfig is one program under hey's load, or under clients that never
+// resend (Raw).
 type LoadConfig struct {
 	Program  string // its name, as the tables show it: "02-graceful"
 	Binary   string // the binary to start
@@ -25,13 +26,23 @@ type LoadConfig struct {
 	Clients  int    // hey -c
 	Duration string // hey -z, as given: "2s"
 	Args     []string
+	// Raw, when set, puts RawLoad's clients, which never resend a request,
+	// in hey's place: RawKeepAlive or RawFresh.
+	Raw string
 }
+
+// The clients of RawLoad a LoadConfig can ask for.
+const (
+	RawKeepAlive = "keep-alive" // requests back to back on a kept connection
+	RawFresh     = "fresh"      // a new connection per request
+)
 
 // LoadResult is what one load run saw: hey's report, and how the server
 // (in the upgrade scenarios, the old and the new one) ended. load.sh's
 // table, its verdict and its --json report are made from it.
 type LoadResult struct {
 	Program    string         `json:"program"`
+	Clients    string         `json:"clients"` // "hey", or "never resend, " and the Raw mode
 	Statuses   map[int]int    `json:"statuses"`
 	Served     int            `json:"served"` // answers, whatever their status
 	Refused    int            `json:"refused"`
@@ -39,6 +50,9 @@ type LoadResult struct {
 	Timeout    int            `json:"timeout"`
 	Other      int            `json:"other"`
 	OtherTexts map[string]int `json:"other_texts,omitempty"`
+	// CutBy counts the cut requests of clients that never resend by what
+	// they saw: "connection reset by peer", "unexpected EOF" (FailureText).
+	CutBy      map[string]int `json:"cut_by,omitempty"`
 	Signal     string         `json:"signal"`       // "SIGTERM", "SIGHUP"
 	SignalAt   time.Duration  `json:"signal_at_ns"` // since hey started
 	Exit       string         `json:"exit"`         // how the (old) server ended, see Ending.Text
@@ -79,11 +93,12 @@ func (r LoadResult) Count(c Class) int {
 	return r.Other
 }
 
-// LoadRun is one run in progress: a server, hey against it.
+// LoadRun is one run in progress: a server, hey (or RawLoad) against it.
 type LoadRun struct {
 	Config LoadConfig
 	Server *Server
 	Hey    *Process
+	Raw    *RawLoad  // instead of Hey, when Config.Raw is set
 	Began  time.Time // when hey started
 	Ends   time.Time // when its -z runs out
 	// Signalled is when SignalInFlight signalled the server.
@@ -109,9 +124,9 @@ func StartHey(d *Driver, hey, url string, args ...string) (*Process, error) {
 	return d.Start(exec.Command(hey, append(append(flags, args...), url)...))
 }
 
-// BeginLoad starts the program and hey against it (see StartHey), and
-// returns in the middle of hey's run, once every client's first request
-// has reached the handler.
+// BeginLoad starts the program and hey against it (see StartHey), or
+// RawLoad's clients, and returns in the middle of the run, once every
+// client's first request has reached the handler.
 func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	duration, err := ParseDuration(cfg.Duration)
 	if err != nil {
@@ -121,10 +136,13 @@ func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &LoadRun{Config: cfg, Server: s, Result: LoadResult{Program: cfg.Program}}
+	r := &LoadRun{Config: cfg, Server: s, Result: LoadResult{Program: cfg.Program, Clients: "hey"}}
 	r.Began = time.Now()
 	r.Ends = r.Began.Add(duration)
-	if r.Hey, err = StartHey(d, cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration); err != nil {
+	if cfg.Raw != "" {
+		r.Result.Clients = "never resend, " + cfg.Raw
+		r.Raw = StartRawLoad(RawOptions{Addr: s.Addr, Clients: cfg.Clients, Fresh: cfg.Raw == RawFresh, Until: r.Ends})
+	} else if r.Hey, err = StartHey(d, cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration); err != nil {
 		return nil, err
 	}
 	// Sync on evidence, not on a guess: wait for every client's first
@@ -229,10 +247,21 @@ func (r *LoadRun) WaitAllInFlight() error {
 	return fmt.Errorf("the clients were never all in flight at once within 10 s (%d of %d)", inFlight, want)
 }
 
-// SignalInFlight sends sig to the server once every client's request is
-// inside the handler (see WaitAllInFlight), and records when.
+// waitSignalMoment waits for the moment the signal goes: with hey, until
+// every request is in flight (WaitAllInFlight). Clients that never resend
+// are there to meet the signal as it comes, requests arriving and
+// keep-alive connections between two requests: they do not wait.
+func (r *LoadRun) waitSignalMoment() error {
+	if r.Raw != nil {
+		return nil
+	}
+	return r.WaitAllInFlight()
+}
+
+// SignalInFlight sends sig to the server once every hey client's request
+// is inside the handler (see waitSignalMoment), and records when.
 func (r *LoadRun) SignalInFlight(sig syscall.Signal) error {
-	if err := r.WaitAllInFlight(); err != nil {
+	if err := r.waitSignalMoment(); err != nil {
 		return err
 	}
 	r.Signalled = time.Now()
@@ -253,8 +282,13 @@ func (r *LoadRun) WaitExit() {
 	r.recordExit(r.Server.WaitEnding(15 * time.Second))
 }
 
-// Finish waits for hey to finish and reads its report into Result.
+// Finish waits for hey to finish and reads its report into Result (or
+// RawLoad's counts, see finishRaw).
 func (r *LoadRun) Finish() error {
+	if r.Raw != nil {
+		r.finishRaw()
+		return nil
+	}
 	// hey stops starting requests once -z runs out and waits for those in
 	// flight (HeyTimeout at most): what is left of -z, then that, then 5 s
 	// more is plenty.
@@ -275,6 +309,33 @@ func (r *LoadRun) Finish() error {
 	return nil
 }
 
+// finishRaw waits for RawLoad's clients to stop (at the end of the run,
+// RawTimeout later at most) and sorts their counts as hey's report is:
+// each failure by ClassifyText, and the cut ones by what the client saw.
+func (r *LoadRun) finishRaw() {
+	counts := r.Raw.Wait()
+	res := &r.Result
+	res.Statuses, res.CutBy, res.OtherTexts = make(map[int]int), make(map[string]int), make(map[string]int)
+	for answer, n := range counts.Answers {
+		res.Statuses[answer.Status] += n
+		res.Served += n
+	}
+	for text, n := range counts.Failures {
+		switch ClassifyText(text) {
+		case Refused:
+			res.Refused += n
+		case Cut:
+			res.Cut += n
+			res.CutBy[text] += n
+		case Timeout:
+			res.Timeout += n
+		default:
+			res.Other += n
+			res.OtherTexts[text] += n
+		}
+	}
+}
+
 // requireTimeLeft fails (a setup error, not a lesson mismatch) when when
 // is less than 100 ms before hey's -z runs out: the new process would get
 // no request of its own.
@@ -286,10 +347,10 @@ func (r *LoadRun) requireTimeLeft(what string, when time.Time) error {
 		r.Config.Duration, what, secs(when.Sub(r.Began)))
 }
 
-// RunLoad starts the program with GET / taking cfg.Delay, runs hey for
-// cfg.Duration, sends SIGTERM in the middle (when the first round of
-// requests after half of the run is all in the handler), and returns what
-// hey saw and how the server ended.
+// RunLoad starts the program with GET / taking cfg.Delay, runs hey (or
+// RawLoad's clients) for cfg.Duration, sends SIGTERM in the middle (with
+// hey, when the first round of requests after half of the run is all in
+// the handler), and returns what the clients saw and how the server ended.
 func RunLoad(d *Driver, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {
@@ -364,7 +425,7 @@ func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, erro
 		Binary:       cfg.Binary,
 		Build:        v2,
 		PIDFile:      pidFile,
-		BeforeSignal: r.WaitAllInFlight,
+		BeforeSignal: r.waitSignalMoment,
 		ServeLimit:   10 * time.Second,
 		ExitLimit:    15 * time.Second,
 	})

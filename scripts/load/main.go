@@ -13,11 +13,17 @@
 // the same load: 02-graceful stopped (SIGTERM) and started again, which
 // refuses clients until the new process listens, and 04-zero-downtime
 // upgraded in place (v2 moved over its binary, then SIGHUP), which refuses
-// none.
+// none; then the same with a 1 ms handler and keep-alive clients that
+// never resend a request, where only the hand-over cuts none.
+//
+// With --arrival, clients that never resend, a fresh connection per
+// request, keep arriving while 02, 03 and 04 stop (SIGTERM) and while 04
+// hands over (SIGHUP): what a stop loses under traffic, by mechanism.
 //
 // It exits 1, naming the mismatch, when the numbers disagree with the
 // lesson, and 2 when it could not run at all. The run itself is
-// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh.
+// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
+// the clients that never resend are lab.RawLoad (see neverresend.go).
 package main
 
 import (
@@ -40,6 +46,7 @@ var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
 
 const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
        load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
+       load.sh --arrival [--fast] [-c N] [-z DURATION] [--json FILE]
 
 Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
@@ -49,17 +56,33 @@ With --upgrade, the same load meets a new version put in place mid-run:
 starts on the same port; 04-zero-downtime gets a v2 build moved over its
 binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
 requests (nothing listens in between), 04 none; neither cuts any.
+Then both again with GET / answering in 1ms and clients that never resend
+a request, on keep-alive connections: 02 may refuse and cut requests
+(Shutdown closes connections whose next request may be on its way,
+counted, not judged); 04 refuses and cuts none.
 
-  -c N          concurrent clients (hey -c), 1 to 1000; default 50
-  -z DURATION   how long hey runs (hey -z), 1s to 60s, like 3s or 1500ms,
+With --arrival, clients that never resend open a fresh connection per
+request and keep arriving, GET / answering in 1ms: 02-graceful, 03-workers
+and 04-zero-downtime get SIGTERM in the middle of the run, then
+04-zero-downtime gets SIGHUP (v2 moved over its binary). Expected: each
+SIGTERM refuses the clients that arrive once the listener is closed and
+may cut some on the way (reset in the accept queue, EOF after the read,
+counted, not judged); the SIGHUP loses none.
+
+  -c N          concurrent clients (hey -c; also the clients that never
+                resend), 1 to 1000; default 50
+  -z DURATION   how long the clients run (hey -z), 1s to 60s, like 3s or 1500ms,
                 and 3 times GET /'s delay at least; default 4s, 2s with --fast.
-                With --upgrade, 4 times the delay at least (4s, 1200ms with
-                --fast): the signal goes after half of -z, the old process
-                may take a delay to drain, and the new one must still get
+                With --upgrade, 4 times the delay and 3s at least (default
+                4s, 3s with --fast): the signal goes after half of -z, the
+                old process may take a delay to drain, or a second to let an
+                idle keep-alive connection go, and the new one must still get
                 requests before hey stops. If hey stops first all the same,
                 that is a setup error (exit 2): use a longer -z
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
+                (3s with --upgrade)
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
+  --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
   --json FILE   also write the results to FILE as JSON (what the tests read)
   -h, --help    show this help
 
@@ -76,6 +99,7 @@ type options struct {
 	duration string // hey -z, as given
 	delay    string // GET /'s delay: 1s, 300ms with --fast
 	upgrade  bool
+	arrival  bool
 	jsonFile string
 	programs []string
 	port     int
@@ -96,9 +120,12 @@ func main() {
 		d.Fail(err)
 	}
 	var rep lab.LoadReport
-	if opts.upgrade {
+	switch {
+	case opts.upgrade:
 		rep = runUpgrade(d, opts, dir)
-	} else {
+	case opts.arrival:
+		rep = runArrival(d, opts, dir)
+	default:
 		rep = runShutdown(d, opts, dir)
 	}
 	if opts.jsonFile != "" && !d.Interrupted() {
@@ -132,6 +159,8 @@ func parse(args []string) (*options, error) {
 			fast = true
 		case arg == "--upgrade":
 			opts.upgrade = true
+		case arg == "--arrival":
+			opts.arrival = true
 		case arg == "-c":
 			conc, err = value("a number")
 		case arg == "-z":
@@ -157,6 +186,9 @@ func parse(args []string) (*options, error) {
 	opts.delay, opts.duration = "1s", "4s"
 	if fast {
 		opts.delay, opts.duration = "300ms", "2s"
+		if opts.upgrade {
+			opts.duration = upgradeMinimum
+		}
 	}
 	if duration != "" {
 		opts.duration = duration
@@ -175,12 +207,24 @@ func parse(args []string) (*options, error) {
 		return nil, fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
 	}
 	if opts.upgrade {
-		// Half of -z, a round to drain, and the new process must get requests.
+		// Half of -z, a round to drain (or 04's second for an idle
+		// keep-alive connection), and the new process must get requests.
 		if z < 4*delay {
 			return nil, fmt.Errorf("with --upgrade, -z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
 		}
+		if minimum, _ := lab.ParseDuration(upgradeMinimum); z < minimum {
+			return nil, fmt.Errorf("with --upgrade, -z must be at least %s, got '%s'", upgradeMinimum, opts.duration)
+		}
 		if len(opts.programs) > 0 {
 			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
+		}
+	}
+	if opts.arrival {
+		if opts.upgrade {
+			return nil, fmt.Errorf("--arrival and --upgrade are two separate comparisons: choose one")
+		}
+		if len(opts.programs) > 0 {
+			return nil, fmt.Errorf("--arrival always runs 02-graceful, 03-workers and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
 		}
 	}
 	if len(opts.programs) == 0 {
@@ -206,6 +250,11 @@ func parse(args []string) (*options, error) {
 }
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
+
+// upgradeMinimum is --upgrade's shortest -z: after an upgrade, 04's old
+// process lets a keep-alive connection go once it has sat idle for a
+// second, and hey's pool may hold one.
+const upgradeMinimum = "3s"
 
 // config is one program's load run.
 func config(opts *options, dir, name string) lab.LoadConfig {
@@ -268,15 +317,7 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
-	for _, version := range []string{"v1", "v2"} {
-		out := filepath.Join(dir, zd)
-		if version == "v2" {
-			out += "-v2"
-		}
-		if err := lab.BuildVersion(out, "./"+zd, version, false); err != nil {
-			d.Failf("could not build ./%s (%s): %v", zd, version, err)
-		}
-	}
+	build04(d, dir)
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
@@ -285,6 +326,7 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
+	install04(d, dir)
 	upgrade, err := lab.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
@@ -293,11 +335,36 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	fmt.Fprintln(out)
 	results := []lab.LoadResult{restart, upgrade}
 	lab.WriteLoadTable(out, results, lab.UpgradeRows, 16, 16)
+	mismatches := lab.UpgradeMismatches(restart, upgrade)
+	neverResend, more := runNeverResendUpgrade(d, opts, dir)
+	results, mismatches = append(results, neverResend...), append(mismatches, more...)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused:          connection refused, nothing was listening (the client may retry)")
 	fmt.Fprintln(out, "cut:              accepted, then dropped (EOF, connection reset, broken pipe)")
 	fmt.Fprintln(out, "new serves after: signal -> the new process accepts; meanwhile 02 refuses, 04's old one accepts")
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
-	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: lab.UpgradeMismatches(restart, upgrade)}
+	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
+	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}
+}
+
+// build04 builds 04-zero-downtime into dir as v1 and v2
+// (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
+// upgrade moves v2 over it.
+func build04(d *lab.Driver, dir string) {
+	const zd = "04-zero-downtime"
+	for _, version := range []string{"v1", "v2"} {
+		if err := lab.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
+			d.Failf("could not build ./%s (%s): %v", zd, version, err)
+		}
+	}
+}
+
+// install04 puts v1 at 04-zero-downtime's path, where an earlier run may
+// have left v2.
+func install04(d *lab.Driver, dir string) {
+	const zd = "04-zero-downtime"
+	if err := lab.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
+		d.Fail(err)
+	}
 }
