@@ -476,8 +476,19 @@ func (s *jobStore) giveBack(j job) error {
 // rescue queues again every job whose lease ran out: its worker died, or
 // stalled. A lease cannot tell which; finish makes the difference harmless.
 func (s *jobStore) rescue() {
+	// Look before writing: an UPDATE takes SQLite's one write lock even
+	// when it changes nothing, and a process stalled while it holds that
+	// lock (SIGSTOP) would stall every process that shares the file.
+	now := time.Now().UnixMilli()
+	var expired bool
+	if err := s.db.QueryRow(`SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_until < ?)`, now).Scan(&expired); err != nil || !expired {
+		if err != nil {
+			log.Printf("rescuing jobs: %v", err)
+		}
+		return
+	}
 	rows, err := s.db.Query(`UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL
-		WHERE state = 'running' AND lease_until < ? RETURNING id, attempts`, time.Now().UnixMilli())
+		WHERE state = 'running' AND lease_until < ? RETURNING id, attempts`, now)
 	if err != nil {
 		log.Printf("rescuing jobs: %v", err)
 		return
