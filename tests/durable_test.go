@@ -303,13 +303,17 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
 		assertJob(t, waitDone(t, b, id), 2, false)
 		a.signal(t, syscall.SIGCONT)
-		a.waitLog(t, fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id), 1)
+		// Queued, started, and then how its attempt ended.
+		a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
 
 		_, j := getJob(t, b, id)
 		assertJob(t, j, 2, false)
 		done := fmt.Sprintf("job %d done", id)
 		if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
 			t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
+		}
+		if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
+			t.Errorf("want %q from the stalled process\noutput:\n%s", lost, a.out)
 		}
 		for _, p := range []*server{a, b} {
 			p.signal(t, syscall.SIGTERM)
