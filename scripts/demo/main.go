@@ -6,6 +6,8 @@
 //  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
 //  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
 //     it hands its socket to v2, and not one request fails.
+//  7. 07-durable-jobs  gets kill -9 mid-job and is started again: every job
+//     is done, each with its effect once.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
@@ -42,6 +44,8 @@ Runs the graceful-shutdown lesson live, one step per example server:
   3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
   4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
                       keep sending requests: it hands its socket over, none fails
+  7. 07-durable-jobs  gets kill -9 while jobs run, and is started again on
+                      the same SQLite file: every job done, its effect once
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
@@ -50,7 +54,7 @@ Options:
                (1s a request in step 4); for CI
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
-  --step N     run step N only (1 to 4)
+  --step N     run step N only (1 to 4, or 7)
   --json FILE  also write every verdict to FILE, as JSON
   -h, --help   show this help
 
@@ -117,8 +121,8 @@ func main() {
 	if fs.NArg() > 0 {
 		fail("unknown argument '%s' (try --help)", fs.Arg(0))
 	}
-	if *only < 0 || *only > len(lab.Steps)+1 {
-		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+1, *only)
+	if *only < 0 || (*only > len(lab.Steps)+1 && *only != durableStep) {
+		fail("--step must be from 1 to %d, or %d, got %d", len(lab.Steps)+1, durableStep, *only)
 	}
 
 	if *fast {
@@ -145,6 +149,12 @@ func main() {
 			d.pauseFor(fmt.Sprintf("go on to step %d", len(lab.Steps)+1))
 		}
 		d.runUpgrade()
+	}
+	if *only == 0 || *only == durableStep {
+		if *only == 0 {
+			d.pauseFor(fmt.Sprintf("go on to step %d", durableStep))
+		}
+		d.runDurable()
 	}
 	d.finish(start, *jsonFile)
 }
@@ -297,6 +307,9 @@ func (d *demo) build(only int) {
 		if only == 0 || only == i+1 {
 			names = append(names, step.Program)
 		}
+	}
+	if only == 0 || only == durableStep {
+		names = append(names, lab.DurableStep.Program)
 	}
 	if len(names) == 0 {
 		return // the upgrade step builds its own two versions
