@@ -115,7 +115,7 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	router.POST("/jobs", func(c *gin.Context) {
 		// The body says what to do. A slow client may still be sending it
 		// when the signal lands: this handler is then in flight, and the
-		// shutdown lets it store the job.
+		// shutdown must let it store the job (see step 1 below).
 		log.Println("POST /jobs started, reading the job")
 		payload, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
 		if err != nil {
@@ -135,7 +135,7 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 		if added {
 			log.Printf("job %d queued", id)
 		} else {
-			log.Printf("job %d already queued with Idempotency-Key %q", id, key)
+			log.Printf("job %d already accepted with Idempotency-Key %q", id, key)
 		}
 		c.JSON(http.StatusAccepted, gin.H{"id": id})
 	})

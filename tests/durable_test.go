@@ -210,7 +210,7 @@ func TestAnswerLostRetrySameKey(t *testing.T) {
 		t.Errorf("GET /jobs/2: want 404, got %d", status)
 	}
 	assertJob(t, waitDone(t, again, 1), 1, true)
-	if n := len(again.out.lines(fmt.Sprintf("job 1 already queued with Idempotency-Key %q", key))); n != 2 || len(again.out.lines("job 1 queued")) != 0 {
+	if n := len(again.out.lines(fmt.Sprintf("job 1 already accepted with Idempotency-Key %q", key))); n != 2 || len(again.out.lines("job 1 queued")) != 0 {
 		t.Errorf("want both retries answered from the stored job\noutput:\n%s", again.out)
 	}
 }
