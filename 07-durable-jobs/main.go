@@ -326,10 +326,14 @@ func openJobStore(path string, lease time.Duration, workers int) (*jobStore, err
 	if err != nil {
 		return nil, fmt.Errorf("-db %s: %w", path, err)
 	}
-	// sql.Open connects lazily: creating the tables is the first use.
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("-db %s: %w", path, err)
+	// sql.Open connects lazily: creating the tables is the first use. Then
+	// a write that always writes: SQLite opens a file it may not write
+	// read-only, without a word, and would fail only at the first job.
+	for _, stmt := range []string{schema, `PRAGMA user_version = 1`} {
+		if _, err := db.Exec(stmt); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("-db %s: %w", path, err)
+		}
 	}
 	return &jobStore{db: db, lease: lease, wake: make(chan struct{}, workers)}, nil
 }

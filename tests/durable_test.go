@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
 // jobsDB is a fresh -db file for one test, in its own folder.
@@ -346,6 +348,50 @@ func TestBadJobsDB(t *testing.T) {
 				t.Errorf("want one line about -db %s: %s, got %q", tc.db, tc.want, out)
 			}
 		})
+	}
+}
+
+// A -db file the program may read but not write: SQLite opens it
+// read-only without a word, and the program must still end at start, not
+// at the first job. As root, who may write any file, the program runs as
+// nobody (65534), from a copy that nobody may run.
+func TestReadOnlyJobsDB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "jobs.db")
+	s := startDurable(t, db, "-timeout", "20s")
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	if err := os.Chmod(db, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(binDir, "07-durable-jobs")
+	var nobody *syscall.SysProcAttr
+	if os.Geteuid() == 0 {
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(dir, "07-durable-jobs")
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The folder writable for all, as the user's own folder would be:
+		// SQLite may create its -wal and -shm files beside the database.
+		for d, mode := range map[string]os.FileMode{dir: 0o777, filepath.Dir(dir): 0o755} {
+			if err := os.Chmod(d, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nobody = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	cmd := lab.ServerCommand(bin, freePort(t), "-db", db)
+	cmd.SysProcAttr = nobody
+	p := startProcess(t, cmd)
+	p.assertExitedWith(t, p.waitExit(t), 1)
+	out := strings.TrimSuffix(p.out.String(), "\n")
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "-db "+db+": attempt to write a readonly database") {
+		t.Errorf("want one line saying -db %s is read-only, got %q", db, out)
 	}
 }
 
