@@ -378,19 +378,23 @@ func (s *jobStore) add(key string, payload []byte) (id int64, added bool, err er
 
 // claim waits for a queued job and takes it, with a fresh lease, until ctx
 // is done. One UPDATE finds and takes the job: two workers, in one process
-// or two, cannot take the same.
+// or two, cannot take the same. An idle worker only reads (see rescue).
 func (s *jobStore) claim(ctx context.Context, worker string) (job, error) {
 	for ctx.Err() == nil {
-		j := job{worker: worker}
-		err := s.db.QueryRow(`
-			UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?, lease_until = ?
-			WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
-			RETURNING id, attempts, payload`,
-			worker, s.leaseEnd()).Scan(&j.id, &j.attempt, &j.payload)
-		if err == nil {
-			return j, nil
+		var queued bool
+		err := s.db.QueryRow(`SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued')`).Scan(&queued)
+		if err == nil && queued {
+			j := job{worker: worker}
+			err = s.db.QueryRow(`
+				UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?, lease_until = ?
+				WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+				RETURNING id, attempts, payload`,
+				worker, s.leaseEnd()).Scan(&j.id, &j.attempt, &j.payload)
+			if err == nil {
+				return j, nil
+			}
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			log.Printf("claiming a job: %v", err)
 		}
 		select {
