@@ -243,7 +243,7 @@ type job struct {
 func runClaimed(ctx context.Context, queue *jobStore, j job, work time.Duration) {
 	log.Printf("job %d started (attempt %d)", j.id, j.attempt)
 	stopRenewing := queue.keepLease(j)
-	err := runJob(ctx, j, work)
+	err := runJob(ctx, work)
 	stopRenewing()
 	if err != nil {
 		// The budget ran out: give the job back rather than lose it. Had
@@ -270,7 +270,7 @@ func runClaimed(ctx context.Context, queue *jobStore, j job, work time.Duration)
 // runJob stands in for real work (rendering a report, resizing images): it
 // takes work to finish, unless ctx is cancelled first. The effect the
 // world sees comes after, in jobStore.finish.
-func runJob(ctx context.Context, j job, work time.Duration) error {
+func runJob(ctx context.Context, work time.Duration) error {
 	select {
 	case <-time.After(work):
 		return nil
