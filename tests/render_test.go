@@ -42,7 +42,8 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 // The timelines, one renderer for every step: a request answered, a
 // request refused, a request cut, a job that waited in the queue before it
-// ran, and a v1→v2 hand-over under load.
+// ran, a v1→v2 hand-over under load, and a job cut by kill -9, held by the
+// dead process's lease and run again by the next one.
 func TestRenderTimeline(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -68,6 +69,16 @@ func TestRenderTimeline(t *testing.T) {
 				{From: at(900), To: at(1350), Fill: '2', End: 'o'}}},
 			{Label: "old", OK: true, Note: "v1, PID 100: exit 0 at 1.20 s", Spans: []lab.Span{{From: at(0), To: at(1200), Fill: '-', End: 'o'}}},
 			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []lab.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
+		}}},
+		{"durable", lab.Timeline{Start: at(0), Signal: at(400), SignalName: "SIGKILL", Legend: lab.LegendDurable, Rows: []lab.TimelineRow{
+			{Label: "job1", OK: true, Note: "done, 2 attempts, 1 effect", Spans: []lab.Span{
+				{From: at(0), To: at(10), Fill: '.'}, {From: at(10), To: at(400), Fill: '=', End: 'X'},
+				{From: at(400), To: at(1050), Fill: '~'}, {From: at(1050), To: at(1050), Fill: '.'},
+				{From: at(1050), To: at(2050), Fill: '=', End: 'o'}}},
+			{Label: "job3", OK: true, Note: "done, 1 attempt, 1 effect", Spans: []lab.Span{
+				{From: at(20), To: at(450), Fill: '.'}, {From: at(450), To: at(1450), Fill: '=', End: 'o'}}},
+			{Label: "server1", Note: "killed by SIGKILL at 0.40 s", Spans: []lab.Span{{From: at(0), To: at(400), Fill: '-', End: 'X'}}},
+			{Label: "server2", OK: true, Note: "exit 0 at 2.10 s", Spans: []lab.Span{{From: at(420), To: at(2100), Fill: '-', End: 'o'}}},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
