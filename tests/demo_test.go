@@ -71,6 +71,7 @@ func expectedSteps() map[string][]lab.Verdict {
 	want := map[string][]lab.Verdict{
 		lab.UpgradeStep.Program:   lab.UpgradeStep.Expect,
 		lab.StreamingStep.Program: lab.StreamingStep.Expect,
+		lab.DurableStep.Program:   lab.DurableStep.Expect,
 	}
 	for _, s := range lab.Steps {
 		want[s.Program] = s.Expect
@@ -111,7 +112,7 @@ func TestDemo(t *testing.T) {
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('=').
 	for _, row := range report.Steps[2].Timeline {
@@ -120,11 +121,23 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	assertStreamsEndAtSignal(t, report.Steps[4].Timeline)
-	if len(demo.out.lines("RESULT: PASS 28/28 outcomes matched the lesson")) != 1 {
+	// Step 7's timeline, across the two processes: jobs 1 and 2 run, are
+	// cut by the kill ('X'), held by the dead process's lease ('~'), and
+	// run again; jobs 3 and 4 wait queued across the kill.
+	for _, row := range report.Steps[5].Timeline {
+		if !strings.HasPrefix(row.Label, "job") {
+			continue
+		}
+		rescued := row.Label == "job1" || row.Label == "job2"
+		if strings.Contains(row.Bar, "X") != rescued || strings.Contains(row.Bar, "~") != rescued || !strings.HasSuffix(strings.TrimRight(row.Bar, " "), "o") {
+			t.Errorf("07-durable-jobs timeline: %s %q: want cut and held by the lease for job1 and job2 only, and done", row.Label, row.Bar)
+		}
+	}
+	if len(demo.out.lines("RESULT: PASS 34/34 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 5 {
-		t.Errorf("want 5 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 6 {
+		t.Errorf("want 6 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
 	assertNoFiles(t, tmp, "report.json")
@@ -144,6 +157,7 @@ func TestDemoStep(t *testing.T) {
 	}{
 		{"02-graceful", "", "2", "02-graceful"},
 		{"06-streaming", "", "6", "06-streaming"},
+		{"07-durable-jobs", "", "7", "07-durable-jobs"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,9 +245,9 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 9"},
-		{"step-without-a-lesson-step", []string{"--step", "5"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 5"},
-		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4 or 6 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 9"},
+		{"step-without-a-lesson-step", []string{"--step", "5"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 5"},
+		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,10 +16,10 @@ import (
 )
 
 // examples are the programs under test, built once by TestMain.
-var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming"}
+var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
 
 // gracefulExamples are the ones that must finish in-flight requests.
-var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming"}
+var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
 
 // pitfalls are small wrong programs that the README's pitfalls point to,
 // built from testdata/pitfalls/NAME.

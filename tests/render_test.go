@@ -42,8 +42,10 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 // The timelines, one renderer for every step: a request answered, a
 // request refused, a request cut, a job that waited in the queue before it
-// ran, a v1→v2 hand-over under load, and a stream and a socket that end at
-// the signal (their end hides it) while a request and one cut stream run on.
+// ran, a v1→v2 hand-over under load, a stream and a socket that end at
+// the signal (their end hides it) while a request and one cut stream run on,
+// and a job cut by kill -9, held by the dead process's lease and run again
+// by the next one.
 func TestRenderTimeline(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -76,6 +78,16 @@ func TestRenderTimeline(t *testing.T) {
 			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []lab.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
 			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
 			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
+		}}},
+		{"durable", lab.Timeline{Start: at(0), Signal: at(400), SignalName: "SIGKILL", Legend: lab.LegendDurable, Rows: []lab.TimelineRow{
+			{Label: "job1", OK: true, Note: "done, 2 attempts, 1 effect", Spans: []lab.Span{
+				{From: at(0), To: at(10), Fill: '.'}, {From: at(10), To: at(400), Fill: '=', End: 'X'},
+				{From: at(400), To: at(1050), Fill: '~'}, {From: at(1050), To: at(1050), Fill: '.'},
+				{From: at(1050), To: at(2050), Fill: '=', End: 'o'}}},
+			{Label: "job3", OK: true, Note: "done, 1 attempt, 1 effect", Spans: []lab.Span{
+				{From: at(20), To: at(450), Fill: '.'}, {From: at(450), To: at(1450), Fill: '=', End: 'o'}}},
+			{Label: "server1", Note: "killed by SIGKILL at 0.40 s", Spans: []lab.Span{{From: at(0), To: at(400), Fill: '-', End: 'X'}}},
+			{Label: "server2", OK: true, Note: "exit 0 at 2.10 s", Spans: []lab.Span{{From: at(420), To: at(2100), Fill: '-', End: 'o'}}},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,8 @@
 //  6. 06-streaming     gets SIGTERM with an SSE stream, a WebSocket and a
 //     request open: the stream and the socket end at once, the request
 //     finishes, and the process exits 0 without waiting out its budget.
+//  7. 07-durable-jobs  gets kill -9 mid-job and is started again: every job
+//     is done, each with its effect once.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
@@ -53,6 +55,8 @@ step numbered as its lesson:
   6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
                       and a request open: the stream and the socket end at
                       once, the request finishes, and it exits 0 right after
+  7. 07-durable-jobs  gets kill -9 while jobs run, and is started again on
+                      the same SQLite file: every job done, its effect once
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
@@ -92,6 +96,7 @@ var steps = []step{
 	lessonStep(3, lab.Steps[2]),
 	{4, lab.UpgradeStep.Program, nil, (*demo).runUpgrade}, // builds v1 and v2 itself
 	{6, lab.StreamingStep.Program, []string{lab.StreamingStep.Program, lab.WebSocketClient}, (*demo).runStreaming},
+	{7, lab.DurableStep.Program, []string{lab.DurableStep.Program}, (*demo).runDurable},
 }
 
 // lessonStep is a step that runs from its data in lab.Steps.

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// runDurable is the step for lesson 07: post jobs, a real kill -9 while two
+// of them run, start the server again on the same -db, and ask it about
+// every job.
+func (d *demo) runDurable(number int) {
+	step := lab.DurableStep
+	flags := lab.DurableFlags(d.t)
+	work := lab.DurableWork(d.t)
+	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
+	d.banner(stepTitle(number, step.Program+", kill -9 mid-job, started again"), []string{
+		fmt.Sprintf("Four POST /jobs, each committed to jobs.db (SQLite) before its 202; %d", step.Workers),
+		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, work),
+		"Then kill -9: no program can catch it, 03-workers would lose all four.",
+		"Started again on the same jobs.db, 07 takes the two queued jobs at once,",
+		"rescues the two that were running once their lease runs out, runs them a",
+		"second time, and applies each job's effect once.",
+	}, []string{
+		launchLine,
+		fmt.Sprintf("%s         # %d times", d.curlLine(lab.CurlStatus, "POST", "/jobs"), step.Jobs),
+		fmt.Sprintf("kill -KILL <server pid>    # once %d x 'started (attempt 1)' are logged", step.Workers),
+		launchLine + "    # the same jobs.db",
+		d.curlLine(lab.CurlStatus, "GET", "/jobs/N") + "      # for each job, once all are done",
+		"kill -TERM <server pid>",
+	})
+	d.pauseFor(fmt.Sprintf("run step %d", number))
+	fmt.Println()
+	d.stepT0 = time.Time{}
+
+	firstUp := time.Now()
+	first := d.launch(step.Program, flags...)
+	var posts []*request
+	for i := 1; i <= step.Jobs; i++ {
+		posts = append(posts, d.sendNow(fmt.Sprintf("job%d", i), "POST", "/jobs"))
+	}
+	d.waitLog(first, lab.Evidence{Text: "started (attempt 1)", N: step.Workers})
+	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lab.Timings
+	d.note("the log shows %d jobs running, the others queued: kill -9 now", step.Workers)
+	killed := d.kill(syscall.SIGKILL, first.PID())
+	firstState := d.waitExit(first)
+	d.note("%s; start it again on the same jobs.db", lab.ExitText(firstState))
+
+	secondUp := time.Now()
+	second := d.launch(step.Program, flags...)
+	// Each job takes work, and a rescue comes within a lease and a quarter:
+	// generous room for a busy machine on top.
+	limit := time.Duration(step.Jobs)*work + 2*work + 20*time.Second
+	if err := second.WaitLog(" done", step.Jobs, limit); err != nil {
+		d.die("%v", err)
+	}
+	d.note("the log shows %d jobs done: ask the server about each", step.Jobs)
+	jobs := map[string]jobState{}
+	for _, p := range posts {
+		id := jobID(p.curl)
+		if id == "" {
+			continue
+		}
+		path := "/jobs/" + id
+		d.show(d.curlLine(lab.CurlStatus, "GET", path))
+		c := d.curl(lab.CurlStatus, "GET", path)
+		d.result(c.Outcome())
+		var j jobState
+		if c.Status() == 200 && json.Unmarshal([]byte(c.Body()), &j) == nil {
+			jobs[id] = j
+		}
+	}
+	d.kill(syscall.SIGTERM, second.PID())
+	secondState := d.waitExit(second)
+	if _, err := second.WaitExit(5 * time.Second); err != nil {
+		d.die("%v", err)
+	}
+
+	for _, s := range []struct {
+		name string
+		out  *lab.Output
+	}{{"the first process, killed", first.Out}, {"the second process, on the same jobs.db", second.Out}} {
+		fmt.Printf("\n  %sThe server log (%s):%s\n", d.c.Bold, s.name, d.c.Reset)
+		for _, l := range s.out.All() {
+			if !strings.HasPrefix(l.Text, "[GIN]") {
+				fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)
+			}
+		}
+	}
+
+	byLabel := map[string]*lab.Curl{}
+	for _, p := range posts {
+		byLabel[p.label] = p.curl
+	}
+	var verdicts []lab.Verdict
+	var rows []lab.TimelineRow
+	for _, want := range step.Expect {
+		v := lab.Verdict{Label: want.Label, Want: want.Want}
+		switch want.Label {
+		case "server1":
+			v.Got = lab.ExitText(firstState)
+			rows = append(rows, lab.TimelineRow{Label: "server1", OK: false,
+				Spans: []lab.Span{{From: firstUp, To: first.ExitedAt, Fill: '-', End: 'X'}},
+				Note:  fmt.Sprintf("%s at %s s", v.Got, lab.Seconds(first.ExitedAt.Sub(d.stepT0)))})
+		case "server2":
+			v.Got = lab.ExitText(secondState)
+			if secondState.Exited() {
+				v.Got += " (" + lastWords(second.Out.All()) + ")"
+			}
+			ok := secondState.Exited() && secondState.ExitCode() == 0
+			rows = append(rows, lab.TimelineRow{Label: "server2", OK: ok,
+				Spans: []lab.Span{{From: secondUp, To: second.ExitedAt, Fill: '-', End: end(ok)}},
+				Note:  fmt.Sprintf("%s at %s s", lab.ExitText(secondState), lab.Seconds(second.ExitedAt.Sub(d.stepT0)))})
+		default:
+			c := byLabel[want.Label]
+			id := jobID(c)
+			v.Want = fmt.Sprintf("job %s %s", id, want.Want)
+			if j, ok := jobs[id]; ok {
+				v.Got = fmt.Sprintf("job %s %s", id, lab.DurableOutcome(j.State, j.Attempts, j.Effects))
+			} else {
+				v.Got = "POST /jobs: " + c.Outcome()
+			}
+			rows = append(rows, durableJobRow(want.Label, id, first.Out, second.Out, killed, jobs[id]))
+		}
+		verdicts = append(verdicts, v)
+	}
+	d.report(step.Program, verdicts, lab.Timeline{
+		Start: d.stepT0, Signal: killed, SignalName: "SIGKILL",
+		Rows: rows, Legend: lab.LegendDurable,
+	})
+}
+
+// jobState is 07-durable-jobs' answer to GET /jobs/:id.
+type jobState struct {
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
+	Effects  int    `json:"effects"`
+}
+
+// durableJobRow draws a job across the two processes, as their logs stamp
+// it: queued ('.'), running ('='), cut by the kill ('X'), held by the dead
+// process's lease until the rescue ('~'), queued again, run again, done.
+func durableJobRow(label, id string, first, second *lab.Output, killed time.Time, j jobState) lab.TimelineRow {
+	row := lab.TimelineRow{Label: label, OK: j.State == "done" && j.Effects == 1,
+		Note: lab.DurableOutcome(j.State, j.Attempts, j.Effects)}
+	queued, ok := logLine(first, `job `+id+` queued$`)
+	if !ok {
+		return row
+	}
+	from := queued.At
+	for _, out := range []*lab.Output{first, second} {
+		if rescued, ok := logLine(out, `job `+id+` rescued`); ok {
+			row.Spans = append(row.Spans, lab.Span{From: from, To: rescued.At, Fill: '~'})
+			from = rescued.At
+		}
+		started, ok := logLine(out, `job `+id+` started`)
+		if !ok {
+			continue
+		}
+		row.Spans = append(row.Spans, lab.Span{From: from, To: started.At, Fill: '.'})
+		if done, ok := logLine(out, `job `+id+` done$`); ok {
+			row.Spans = append(row.Spans, lab.Span{From: started.At, To: done.At, Fill: '=', End: 'o'})
+			return row
+		}
+		row.Spans = append(row.Spans, lab.Span{From: started.At, To: killed, Fill: '=', End: 'X'})
+		from = killed
+	}
+	return row
+}

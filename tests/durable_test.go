@@ -1,0 +1,413 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// jobsDB is a fresh -db file for one test, in its own folder.
+func jobsDB(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "jobs.db")
+}
+
+// startDurable starts 07-durable-jobs on the jobs database db.
+func startDurable(t *testing.T, db string, args ...string) *server {
+	t.Helper()
+	return startServer(t, "07-durable-jobs", append([]string{"-db", db}, args...)...)
+}
+
+// postDurable posts a job with payload, and an Idempotency-Key unless key
+// is empty, and returns the id from its 202. One connection per request:
+// Go's client resends a request that carries an Idempotency-Key when a
+// reused connection dies, and would hide what the server did.
+func postDurable(t *testing.T, s *server, key, payload string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.url("/jobs"), strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: clientTimeout}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /jobs: %v", err)
+	}
+	defer resp.Body.Close()
+	var accepted struct{ ID int }
+	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted || accepted.ID == 0 {
+		t.Fatalf("POST /jobs: want 202 {\"id\": N}, got %d (%v)", resp.StatusCode, err)
+	}
+	return accepted.ID
+}
+
+// durableJob is the answer to GET /jobs/:id.
+type durableJob struct {
+	ID       int
+	State    string
+	Attempts int
+	Effects  int
+}
+
+// getJob asks the server for job id: its status code and, with 200, the job.
+func getJob(t *testing.T, s *server, id int) (int, durableJob) {
+	t.Helper()
+	r := send(http.MethodGet, s.url(fmt.Sprintf("/jobs/%d", id)))
+	if r.err != nil {
+		t.Fatalf("GET /jobs/%d: %v", id, r.err)
+	}
+	var j durableJob
+	if r.status == http.StatusOK {
+		if err := json.Unmarshal([]byte(r.body), &j); err != nil || j.ID != id {
+			t.Fatalf("GET /jobs/%d: want {\"id\": %d, ...}, got %q (%v)", id, id, r.body, err)
+		}
+	}
+	return r.status, j
+}
+
+// waitDone polls GET /jobs/:id until the job is done, and returns it.
+func waitDone(t *testing.T, s *server, id int) durableJob {
+	t.Helper()
+	deadline := time.Now().Add(logTimeout)
+	for {
+		status, j := getJob(t, s, id)
+		if status == http.StatusOK && j.State == "done" {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d not done after %s: status %d, %+v\noutput:\n%s", id, logTimeout, status, j, s.out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// assertJob checks a done job's attempts and effects. atLeast allows more
+// attempts than want: a rescued job may have been rescued again.
+func assertJob(t *testing.T, j durableJob, attempts int, atLeast bool) {
+	t.Helper()
+	if j.State != "done" || j.Effects != 1 || j.Attempts < attempts || (!atLeast && j.Attempts != attempts) {
+		t.Errorf("job %d: want done, %d attempt(s), effects 1; got %+v", j.ID, attempts, j)
+	}
+}
+
+// startedJob returns the id of the job a one-worker process started, from
+// its "job N started (attempt 1)" line.
+func startedJob(t *testing.T, p *server) int {
+	t.Helper()
+	p.waitLog(t, " started (attempt 1)", 1)
+	m := regexp.MustCompile(`job (\d+) started \(attempt 1\)`).FindStringSubmatch(p.out.lines(" started (attempt 1)")[0])
+	id, err := strconv.Atoi(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// The lesson's contrast in one table: one worker runs a job, another waits
+// in the queue, and SIGKILL lands. Started again, 03-workers has forgotten
+// both (the next job gets id 1 again); 07-durable-jobs finishes both, the
+// running one rescued once its lease ran out, each with its effect once.
+func TestSIGKILLQueuedJobs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		kept   bool
+		nextID int
+	}{
+		{"03-workers", false, 1},
+		{"07-durable-jobs", true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var db []string
+			if tc.kept {
+				db = []string{"-db", jobsDB(t), "-lease", "1s"}
+			}
+			s := startServer(t, tc.name, append(db, "-workers", "1", "-work", "60s")...)
+			ids := []int{postDurable(t, s, "", "first"), postDurable(t, s, "", "second")}
+			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
+			s.signal(t, syscall.SIGKILL)
+			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+
+			again := startServer(t, tc.name, append(db, "-workers", "1", "-work", "100ms")...)
+			if tc.kept {
+				assertJob(t, waitDone(t, again, ids[0]), 2, true)
+				assertJob(t, waitDone(t, again, ids[1]), 1, false)
+			}
+			if next := postDurable(t, again, "", "third"); next != tc.nextID {
+				t.Errorf("the next job after the restart: want id %d, got %d", tc.nextID, next)
+			}
+		})
+	}
+}
+
+// SIGKILL while one job runs and two wait: started again on the same -db,
+// the process finishes all three. The running one is rescued when its
+// lease runs out, runs a second time, and has its effect once.
+func TestKilledJobRescuedAfterRestart(t *testing.T) {
+	t.Parallel()
+	const lease = time.Second
+	db := jobsDB(t)
+	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", lease.String())
+	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b"), postDurable(t, s, "", "c")}
+	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
+	s.signal(t, syscall.SIGKILL)
+	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+
+	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", lease.String())
+	assertJob(t, waitDone(t, again, ids[0]), 2, true)
+	for _, id := range ids[1:] {
+		assertJob(t, waitDone(t, again, id), 1, false)
+	}
+	rescued, ok := again.out.First(fmt.Sprintf("job %d rescued (attempt 2)", ids[0]))
+	if !ok {
+		t.Fatalf("want job %d rescued (attempt 2)\noutput:\n%s", ids[0], again.out)
+	}
+	// Measured, not asserted: the lease left at the kill, plus up to a
+	// quarter lease until the next look, plus the restart.
+	t.Logf("job %d rescued %s after the kill, -lease %s", ids[0], rescued.At.Sub(s.ExitedAt).Round(time.Millisecond), lease)
+	again.signal(t, syscall.SIGTERM)
+	again.assertExitedWith(t, again.waitExit(t), 0)
+}
+
+// The process dies between committing a job and answering 202, as far as
+// the client can tell: it sends the whole POST and is cut before it reads
+// the answer, and SIGKILL lands once the job is committed. The client
+// retries with the same Idempotency-Key, after the restart: it gets the
+// same id, and exactly one job exists.
+func TestAnswerLostRetrySameKey(t *testing.T) {
+	t.Parallel()
+	const key, payload = "order-42", "charge 42 EUR"
+	db := jobsDB(t)
+	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
+	conn := dial(t, s.addr)
+	if _, err := fmt.Fprintf(conn, "POST /jobs HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s", s.addr, key, len(payload), payload); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // the client never reads its answer
+	s.waitLog(t, "job 1 queued", 1)
+	s.signal(t, syscall.SIGKILL)
+	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+
+	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
+	for retry := 1; retry <= 2; retry++ {
+		if id := postDurable(t, again, key, payload); id != 1 {
+			t.Fatalf("retry %d with the same Idempotency-Key: want id 1, got %d", retry, id)
+		}
+	}
+	if status, _ := getJob(t, again, 2); status != http.StatusNotFound {
+		t.Errorf("GET /jobs/2: want 404, got %d", status)
+	}
+	assertJob(t, waitDone(t, again, 1), 1, true)
+	if n := len(again.out.lines(fmt.Sprintf("job 1 already accepted with Idempotency-Key %q", key))); n != 2 || len(again.out.lines("job 1 queued")) != 0 {
+		t.Errorf("want both retries answered from the stored job\noutput:\n%s", again.out)
+	}
+}
+
+// SIGTERM with too short a budget: the workers stop claiming (job 2 never
+// starts), the running job is cut and returned to the queue, and the
+// process exits 0: nothing is lost. A restart finishes both, and takes job
+// 1 from the queue at once, not through its lease.
+func TestRunningJobReturnedAtDeadline(t *testing.T) {
+	t.Parallel()
+	const budget = time.Second
+	db := jobsDB(t)
+	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "10s", "-timeout", budget.String())
+	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b")}
+	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	took := time.Since(signalled)
+	for text, want := range map[string]int{
+		fmt.Sprintf("job %d returned to the queue: cut short: shutdown budget of %s used up", ids[0], budget): 1,
+		fmt.Sprintf("job %d started", ids[1]):     0,
+		"2 job(s) stay queued for the next start": 1,
+		"Server exiting":                          1,
+	} {
+		if n := len(s.out.lines(text)); n != want {
+			t.Errorf("want %d line(s) %q, got %d\noutput:\n%s", want, text, n, s.out)
+		}
+	}
+	if took < budget || took > budget+5*time.Second {
+		t.Errorf("exit %s after the signal, want about %s", took.Round(time.Millisecond), budget)
+	}
+
+	// A 10 s lease: were job 1 still marked running, the restart could
+	// only rescue it after the lease, past this test's wait.
+	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "10s")
+	assertJob(t, waitDone(t, again, ids[0]), 2, false)
+	assertJob(t, waitDone(t, again, ids[1]), 1, false)
+	if n := len(again.out.lines("rescued")); n != 0 {
+		t.Errorf("a returned job needs no rescue\noutput:\n%s", again.out)
+	}
+}
+
+// Two processes share one -db. SIGKILL one mid-job: the other rescues its
+// job and finishes every job, each effect once. SIGSTOP one past its lease
+// instead: the other rescues and finishes the job, and when the stalled
+// one wakes up (SIGCONT) its done transaction finds the job no longer its
+// own and applies nothing: still one effect.
+func TestTwoProcessesShareTheQueue(t *testing.T) {
+	t.Parallel()
+	t.Run("SIGKILL", func(t *testing.T) {
+		t.Parallel()
+		db := jobsDB(t)
+		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
+		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
+		var ids []int
+		for n := range 4 {
+			ids = append(ids, postDurable(t, a, "", strconv.Itoa(n)))
+		}
+		cut := startedJob(t, a)
+		a.signal(t, syscall.SIGKILL)
+		a.assertKilledBy(t, a.waitExit(t), syscall.SIGKILL)
+
+		for _, id := range ids {
+			if id == cut {
+				assertJob(t, waitDone(t, b, id), 2, true)
+			} else {
+				assertJob(t, waitDone(t, b, id), 1, false)
+			}
+		}
+		if len(b.out.lines(fmt.Sprintf("job %d rescued (attempt 2)", cut))) != 1 {
+			t.Errorf("want job %d rescued by the other process\noutput:\n%s", cut, b.out)
+		}
+		b.signal(t, syscall.SIGTERM)
+		b.assertExitedWith(t, b.waitExit(t), 0)
+	})
+	t.Run("SIGSTOP", func(t *testing.T) {
+		t.Parallel()
+		db := jobsDB(t)
+		// A 3 s lease: renewed every second, so the SIGSTOP lands while the
+		// stalled process holds no SQLite lock (it would block the other).
+		a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", "3s")
+		id := postDurable(t, a, "", "stalled")
+		a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
+		a.signal(t, syscall.SIGSTOP)
+		// Registered after startServer's, so it runs first: a stopped
+		// process would ignore the SIGQUIT that asks for its goroutines.
+		t.Cleanup(func() { _ = a.Signal(syscall.SIGCONT) })
+
+		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
+		assertJob(t, waitDone(t, b, id), 2, false)
+		a.signal(t, syscall.SIGCONT)
+		// Queued, started, and then how its attempt ended.
+		a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
+
+		_, j := getJob(t, b, id)
+		assertJob(t, j, 2, false)
+		done := fmt.Sprintf("job %d done", id)
+		if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
+			t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
+		}
+		if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
+			t.Errorf("want %q from the stalled process\noutput:\n%s", lost, a.out)
+		}
+		for _, p := range []*server{a, b} {
+			p.signal(t, syscall.SIGTERM)
+			p.assertExitedWith(t, p.waitExit(t), 0)
+		}
+	})
+}
+
+// A -db that cannot be opened, or is not SQLite, ends the program at
+// start with one line that names it, and exit status 1.
+func TestBadJobsDB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notSQLite := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notSQLite, []byte("not a database, a note\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, db, want string }{
+		{"not-sqlite", notSQLite, "file is not a database"},
+		{"missing-folder", filepath.Join(dir, "missing", "jobs.db"), "unable to open database file"},
+		{"a-folder", dir, "unable to open database file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			s := launch(t, filepath.Join(binDir, "07-durable-jobs"), freePort(t), "-db", tc.db)
+			s.assertExitedWith(t, s.waitExit(t), 1)
+			out := strings.TrimSuffix(s.out.String(), "\n")
+			if strings.Count(out, "\n") != 0 || !strings.Contains(out, "-db "+tc.db+": "+tc.want) {
+				t.Errorf("want one line about -db %s: %s, got %q", tc.db, tc.want, out)
+			}
+		})
+	}
+}
+
+// A -db file the program may read but not write: SQLite opens it
+// read-only without a word, and the program must still end at start, not
+// at the first job. As root, who may write any file, the program runs as
+// nobody (65534), from a copy that nobody may run.
+func TestReadOnlyJobsDB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "jobs.db")
+	s := startDurable(t, db, "-timeout", "20s")
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	if err := os.Chmod(db, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(binDir, "07-durable-jobs")
+	var nobody *syscall.SysProcAttr
+	if os.Geteuid() == 0 {
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(dir, "07-durable-jobs")
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The folder writable for all, as the user's own folder would be:
+		// SQLite may create its -wal and -shm files beside the database.
+		for d, mode := range map[string]os.FileMode{dir: 0o777, filepath.Dir(dir): 0o755} {
+			if err := os.Chmod(d, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nobody = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	cmd := lab.ServerCommand(bin, freePort(t), "-db", db)
+	cmd.SysProcAttr = nobody
+	p := startProcess(t, cmd)
+	p.assertExitedWith(t, p.waitExit(t), 1)
+	out := strings.TrimSuffix(p.out.String(), "\n")
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "-db "+db+": attempt to write a readonly database") {
+		t.Errorf("want one line saying -db %s is read-only, got %q", db, out)
+	}
+}
+
+// A lease or a worker count it cannot use: reported like a bad flag, the
+// error on the first line, exit 2.
+func TestBadLeaseOrWorkers(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"-lease", "0s"}, {"-lease", "-1s"}, {"-workers", "0"}} {
+		t.Run(strings.Join(args, "="), func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			s := launch(t, filepath.Join(binDir, "07-durable-jobs"), freePort(t), append([]string{"-db", jobsDB(t)}, args...)...)
+			s.assertExitedWith(t, s.waitExit(t), 2)
+			if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -lease positive" {
+				t.Errorf("want the error on the first line, got %q", first)
+			}
+		})
+	}
+}
