@@ -1,0 +1,460 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// readyz sends GET /readyz on a connection of its own.
+func readyz(s *server) lab.Response {
+	return lab.Send(context.Background(), http.MethodGet, s.url("/readyz"))
+}
+
+// readResponse reads one answer from a raw keep-alive connection.
+func readResponse(t *testing.T, r *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// 05-load-balancer's contract with the load balancer: /readyz says 200
+// ready while serving and 503 draining from the signal on; for the drain
+// delay the listener stays open and serves every request, new connections
+// and keep-alive ones, each answer closing its connection; then Shutdown as
+// in 02: in-flight requests finish, new connections are refused, exit 0.
+func TestReadyzContract(t *testing.T) {
+	t.Parallel()
+	const drainDelay = 3 * time.Second
+	s, pending := startInFlight(t, "05-load-balancer", "-delay", "1s", "-drain-delay", drainDelay.String(), "-timeout", "20s")
+	pid := strconv.Itoa(s.PID())
+
+	if r := readyz(s); r.Status != http.StatusOK || r.Body != "ready" || r.PID != pid {
+		t.Fatalf("before the signal: want 200 %q from pid %s, got %d %q from %q (err %v)", "ready", pid, r.Status, r.Body, r.PID, r.Err)
+	}
+	// A keep-alive connection opened before the signal.
+	conn := dial(t, s.addr)
+	defer conn.Close()
+	connReader := bufio.NewReader(conn)
+	const request = "GET /readyz HTTP/1.1\r\nHost: lab\r\n\r\n"
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := readResponse(t, connReader); resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("before the signal: want 200 on a connection kept open, got %d (close %v)", resp.StatusCode, resp.Close)
+	}
+
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	// Readiness fails at once: ask until it does, then see how long it took.
+	var first lab.Response
+	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
+	}
+	failedAfter := first.Done.Sub(signalled)
+	if first.Status != http.StatusServiceUnavailable || first.Body != "draining" || first.PID != pid {
+		t.Fatalf("after the signal: want 503 %q from pid %s, got %d %q from %q (err %v)", "draining", pid, first.Status, first.Body, first.PID, first.Err)
+	}
+	if failedAfter > 100*time.Millisecond {
+		t.Errorf("/readyz answered 503 %s after the signal, want within 100ms", failedAfter.Round(time.Millisecond))
+	}
+	s.waitLog(t, "Draining: /readyz answers 503 from now on; still serving for 3s", 1)
+
+	// The drain: a new connection is served, its answer closes it.
+	late := send(http.MethodGet, s.url("/"))
+	assertWelcome(t, late)
+	if sinceSignal := time.Since(signalled); sinceSignal >= drainDelay {
+		t.Fatalf("the request sent during the drain took until %s after the signal: the check proves nothing", sinceSignal)
+	}
+	// The keep-alive connection is served too, once, and then closed.
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := readResponse(t, connReader); resp.StatusCode != http.StatusServiceUnavailable || body != "draining" || !resp.Close {
+		t.Fatalf("during the drain, on the old connection: want 503 %q and Connection: close, got %d %q (close %v)", "draining", resp.StatusCode, body, resp.Close)
+	}
+	if n, err := connReader.ReadByte(); err != io.EOF {
+		t.Fatalf("want the server to close the keep-alive connection after its answer, read %q, %v", n, err)
+	}
+
+	// The request in flight at the signal was answered (1 s), well inside the drain.
+	assertWelcome(t, receive(t, pending))
+	s.waitLog(t, "Shutdown Server ...", 1)
+	shutdownAt, _ := s.out.First("Shutdown Server ...")
+	if held := shutdownAt.At.Sub(signalled); held < drainDelay {
+		t.Errorf("shutdown started %s after the signal, before the %s drain delay was over", held.Round(time.Millisecond), drainDelay)
+	}
+	s.waitRefused(t, 5*time.Second)
+	assertFailed(t, send(http.MethodGet, s.url("/")), refused)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	for _, line := range []string{"Draining:", "Shutdown Server ...", "Server exiting"} {
+		if len(s.out.lines(line)) != 1 {
+			t.Errorf("want one log line %q\noutput:\n%s", line, s.out)
+		}
+	}
+}
+
+// A second signal forces the exit, during the drain delay or during the
+// shutdown after it.
+func TestLoadBalancerSecondSignal(t *testing.T) {
+	t.Parallel()
+	for _, phase := range []struct {
+		name, drainDelay, waitFor string
+	}{
+		{"during the drain", "60s", "Draining:"},
+		{"during the shutdown", "100ms", "Shutdown Server ..."},
+	} {
+		for _, second := range signals {
+			t.Run(phase.name+"/"+signalNames[second], func(t *testing.T) {
+				t.Parallel()
+				s, pending := startInFlight(t, "05-load-balancer", "-delay", "60s", "-drain-delay", phase.drainDelay, "-timeout", "60s")
+				s.signal(t, syscall.SIGTERM)
+				s.waitLog(t, phase.waitFor, 1)
+				s.signal(t, second)
+				// exitTimeout (30 s) is well inside the 60 s drain and the 60 s
+				// budget: an exit in time can only be the forced one.
+				s.assertKilledBy(t, s.waitExit(t), second)
+				assertFailed(t, receive(t, pending), cut)
+			})
+		}
+	}
+}
+
+// -timeout is the shutdown's budget counted from the end of the drain:
+// the whole stop takes drain-delay + timeout, then the process gives up on
+// the request still in flight and exits 1.
+func TestLoadBalancerTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the slow timeout scenario")
+	}
+	t.Parallel()
+	const drainDelay, budget = 2 * time.Second, time.Second
+	s, pending := startInFlight(t, "05-load-balancer", "-delay", "30s", "-drain-delay", drainDelay.String(), "-timeout", budget.String())
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	state := s.waitExit(t)
+	took := time.Since(signalled)
+
+	s.assertExitedWith(t, state, 1)
+	assertFailed(t, receive(t, pending), cut)
+	if len(s.out.lines("Server Shutdown: context deadline exceeded")) != 1 || len(s.out.lines("Server exiting")) != 0 {
+		t.Errorf("want the timeout logged, and no clean exit claimed\noutput:\n%s", s.out)
+	}
+	// The upper bound is a guard (Go's idle-poll slack, a busy machine), far
+	// below the 30 s the request would take.
+	if took < drainDelay+budget || took > drainDelay+budget+500*time.Millisecond+5*time.Second {
+		t.Errorf("exit %s after the signal, want about %s (drain delay + timeout)", took.Round(time.Millisecond), drainDelay+budget)
+	}
+}
+
+// requireHAProxy skips a test where haproxy is missing, saying how to
+// install it, except under CI=true, where .ci/run installs it and the
+// tests must run.
+func requireHAProxy(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(lab.HAProxyMissing)
+		}
+		t.Skip(lab.HAProxyMissing)
+	}
+}
+
+// startHAProxy starts HAProxy in front of servers with the given retries,
+// and returns once it reports every server UP. t.Cleanup ends it.
+func startHAProxy(t *testing.T, retries int, healthCheck string, servers ...*server) *lab.HAProxy {
+	t.Helper()
+	requireHAProxy(t)
+	// A short folder of our own: a unix socket's path is 107 bytes at most,
+	// and t.TempDir's carry the test's name.
+	dir, err := os.MkdirTemp("", "haproxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := lab.HAProxyConfig{Listen: freePort(t), Retries: retries, Socket: dir + "/admin.sock", HealthCheck: healthCheck}
+	for _, s := range servers {
+		cfg.Servers = append(cfg.Servers, s.addr)
+	}
+	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WaitAllUp(readyTimeout); err != nil {
+		t.Fatalf("%v\nhaproxy:\n%s", err, h.Out)
+	}
+	return h
+}
+
+// The instances of a rolling restart.
+const instances = 3
+
+// A rolling restart of three instances behind HAProxy, under load from hey
+// and from keep-alive clients that never resend a request: each instance
+// in turn gets SIGTERM, exits, and is started again on its port; the next
+// one goes once HAProxy reports the new one UP. Same load, same HAProxy
+// configuration, 02-graceful and 05-load-balancer side by side.
+//
+// 05 fails no request and needs no retry: HAProxy's runtime API shows
+// each instance DOWN before it stopped accepting. 02 closes its listener
+// at the signal, while HAProxy still sends it connections: with retries 3
+// HAProxy retries them (a second later), with retries 0 they become 503s.
+func TestRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the rolling restarts")
+	}
+	t.Parallel()
+	requireHAProxy(t)
+	for _, tc := range []struct {
+		name        string
+		program     string
+		retries     int
+		healthCheck string
+		args        []string
+	}{
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", "2s"}},
+		// 02 has no /readyz (it would answer 404): HAProxy can only check
+		// that it accepts connections.
+		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
+		{"02-graceful/retries-0", "02-graceful", 0, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"-delay", "300ms", "-timeout", "20s"}, tc.args...)
+			var servers []*server
+			for range instances {
+				servers = append(servers, startServer(t, tc.program, args...))
+			}
+			h := startHAProxy(t, tc.retries, tc.healthCheck, servers...)
+			url := "http://" + h.Config.Listen + "/"
+			run := startRollingLoad(t, url)
+			for _, s := range servers {
+				s.waitLog(t, "GET / started", 3)
+			}
+
+			byAddr := map[string]*server{}
+			var labServers []*lab.Server
+			for _, s := range servers {
+				labServers = append(labServers, &lab.Server{Process: s.Process, Addr: s.addr})
+			}
+			relaunch := func(addr string) (*lab.Server, error) {
+				s := launch(t, filepath.Join(binDir, tc.program), addr, args...)
+				byAddr[addr] = s
+				return &lab.Server{Process: s.Process, Addr: addr}, s.waitReady()
+			}
+			restarts, err := lab.RollingRestart(h, labServers, relaunch, exitTimeout)
+			if err != nil {
+				t.Fatalf("rolling restart: %v\nhaproxy:\n%s", err, h.Out)
+			}
+			// Let traffic reach every new instance before the load stops.
+			for _, s := range byAddr {
+				s.waitLog(t, "GET / started", 1)
+			}
+			result := run.finish(t, h)
+			t.Logf("%s: %s", tc.name, result)
+			for _, r := range restarts {
+				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
+					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
+					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up))
+				if r.Exit != "exit 0" {
+					t.Errorf("%s: want exit 0, got %s", r.Server, r.Exit)
+				}
+			}
+
+			switch {
+			case tc.program == "05-load-balancer":
+				if result.failed() > 0 {
+					t.Errorf("want no failed request, got %s", result)
+				}
+				if result.retries > 0 || result.retriedRequests > 0 {
+					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log)", result.retries, result.retriedRequests)
+				}
+				for _, r := range restarts {
+					if !r.DownBeforeStopping() {
+						t.Errorf("%s: want HAProxy to show it DOWN before it stopped accepting: DOWN after %s, listener closing after %s",
+							r.Server, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping))
+					}
+				}
+			case tc.retries > 0:
+				if result.retries == 0 || result.stalled == 0 {
+					t.Errorf("want HAProxy to retry the connections 02 refused, got %s", result)
+				}
+			default:
+				if result.status503 == 0 {
+					t.Errorf("without retries, want the connections 02 refused to become 503s, got %s", result)
+				}
+			}
+		})
+	}
+}
+
+// since is how long after from at came, "never" for a zero at.
+func since(from, at time.Time) string {
+	if at.IsZero() {
+		return "never"
+	}
+	return at.Sub(from).Round(time.Millisecond).String()
+}
+
+// rollingLoad is the load of a rolling restart: hey, and keep-alive
+// clients that never resend (sendOnce), both through HAProxy.
+type rollingLoad struct {
+	hey     *process
+	stop    chan struct{}
+	workers sync.WaitGroup
+	tally   *loadTally
+}
+
+// rejected is a 503 from HAProxy: no server took the request.
+const rejected errorClass = "503"
+
+// startRollingLoad starts hey (16 clients) and 16 clients that never
+// resend against url, some 100 requests a second in all: enough that 02's
+// instances are sent connections in the moment between closing their
+// listener and HAProxy's check noticing, in every run. Both stop at
+// finish, at the latest after loadLimit.
+func startRollingLoad(t *testing.T, url string) *rollingLoad {
+	const clients = 16
+	l := &rollingLoad{
+		hey:   startProcess(t, lab.HeyCommand(filepath.Join(binDir, "hey"), url, "-c", strconv.Itoa(clients), "-z", loadLimit.String())),
+		stop:  make(chan struct{}),
+		tally: &loadTally{counts: map[errorClass]int{}, examples: map[errorClass]string{}},
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: clientTimeout}
+	deadline := time.Now().Add(loadLimit)
+	for range clients {
+		l.workers.Go(func() {
+			for time.Now().Before(deadline) {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				class, err := sendOnce(client, url)
+				if class == other && strings.HasPrefix(err.Error(), "status 503") {
+					class = rejected
+				}
+				l.tally.add(class, err)
+				if class != answered {
+					// Pacing, like hey's -q: a failure comes back at once, and
+					// the client must not spin on it.
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	t.Cleanup(l.halt)
+	return l
+}
+
+// halt stops the clients that never resend.
+func (l *rollingLoad) halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.workers.Wait()
+}
+
+// rollingResult is what the clients saw and what HAProxy reports.
+type rollingResult struct {
+	hey             lab.HeyReport
+	heyRequests     int
+	once            map[errorClass]int // the clients that never resend
+	onceRequests    int
+	onceExamples    map[errorClass]string
+	logged          int // requests in HAProxy's log
+	retries         int // show stat: the backend's wretr
+	retriedRequests int // requests the log shows retried
+	stalled         int // requests the log shows waiting for a retry
+	status503       int // 503s, from both kinds of client
+	slowest         time.Duration
+}
+
+// failed counts the requests that did not get 200 Welcome Gin Server.
+func (r rollingResult) failed() int {
+	n := r.onceRequests - r.once[answered]
+	for code, count := range r.hey.Statuses {
+		if code != http.StatusOK {
+			n += count
+		}
+	}
+	for _, count := range r.hey.Errors {
+		n += count
+	}
+	return n
+}
+
+func (r rollingResult) String() string {
+	return fmt.Sprintf("hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, %v %v; "+
+		"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
+		r.heyRequests, r.hey.Statuses, r.hey.Errors, r.onceRequests, r.once, r.onceExamples,
+		r.logged, r.retries, r.retriedRequests, r.stalled, r.slowest, r.status503)
+}
+
+// finish stops the load (hey on SIGINT prints its report), then reads
+// hey's report, the clients' tally, HAProxy's stats and its log.
+func (l *rollingLoad) finish(t *testing.T, h *lab.HAProxy) rollingResult {
+	t.Helper()
+	l.hey.signal(t, syscall.SIGINT)
+	l.hey.assertExitedWith(t, l.hey.waitExit(t), 0)
+	l.halt()
+	r := rollingResult{hey: lab.ParseHey(l.hey.out.String()), once: map[errorClass]int{}}
+	for _, n := range r.hey.Statuses {
+		r.heyRequests += n
+	}
+	for _, n := range r.hey.Errors {
+		r.heyRequests += n
+	}
+	l.tally.mu.Lock()
+	for class, n := range l.tally.counts {
+		r.once[class] = n
+		r.onceRequests += n
+	}
+	r.onceExamples = maps.Clone(l.tally.examples)
+	l.tally.mu.Unlock()
+	r.status503 = r.hey.Statuses[http.StatusServiceUnavailable] + r.once[rejected]
+
+	stats, err := h.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.retries = stats["BACKEND"].Retries
+	for _, req := range lab.HAProxyRequests(h.Out.All()) {
+		r.logged++
+		if req.Retries > 0 {
+			r.retriedRequests++
+		}
+		if req.Stalled() {
+			r.stalled++
+		}
+		r.slowest = max(r.slowest, req.Total)
+	}
+	if r.logged == 0 {
+		t.Fatalf("no request in HAProxy's log:\n%s", h.Out)
+	}
+	return r
+}
