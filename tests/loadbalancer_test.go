@@ -274,6 +274,9 @@ func TestRollingRestart(t *testing.T) {
 			}
 			result := run.finish(t, h)
 			t.Logf("%s: %s", tc.name, result)
+			if result.retriedExample != "" {
+				t.Logf("a retried request in HAProxy's log: %s", result.retriedExample)
+			}
 			for _, r := range restarts {
 				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
@@ -392,6 +395,7 @@ type rollingResult struct {
 	stalled         int // requests the log shows waiting for a retry
 	status503       int // 503s, from both kinds of client
 	slowest         time.Duration
+	retriedExample  string // a log line of a retried request
 }
 
 // failed counts the requests that did not get 200 Welcome Gin Server.
@@ -447,6 +451,7 @@ func (l *rollingLoad) finish(t *testing.T, h *lab.HAProxy) rollingResult {
 		r.logged++
 		if req.Retries > 0 {
 			r.retriedRequests++
+			r.retriedExample = req.Text
 		}
 		if req.Stalled() {
 			r.stalled++

@@ -257,6 +257,7 @@ type HAProxyRequest struct {
 	Total   time.Duration // Ta: the whole request
 	Retries int           // %rc
 	Term    string        // the termination state, "----" for a clean one
+	Text    string        // the log line
 }
 
 // Stalled reports whether the request waited for a retry: HAProxy retries
@@ -279,7 +280,7 @@ func HAProxyRequests(lines []Line) []HAProxyRequest {
 		status, _ := strconv.Atoi(m[7])
 		retries, _ := strconv.Atoi(m[9])
 		found = append(found, HAProxyRequest{Server: m[1], Connect: ms(m[4]), Total: ms(m[6]),
-			Status: status, Term: m[8], Retries: retries})
+			Status: status, Term: m[8], Retries: retries, Text: l.Text})
 	}
 	return found
 }
