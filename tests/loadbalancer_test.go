@@ -291,8 +291,9 @@ func TestRollingRestart(t *testing.T) {
 				if result.failed() > 0 {
 					t.Errorf("want no failed request, got %s", result)
 				}
-				if result.retries > 0 || result.retriedRequests > 0 {
-					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log)", result.retries, result.retriedRequests)
+				if result.retries > 0 || result.retriedRequests > 0 || result.stalled > 0 {
+					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log, %d stalled)",
+						result.retries, result.retriedRequests, result.stalled)
 				}
 				for _, r := range restarts {
 					if !r.DownBeforeStopping() {
