@@ -3,7 +3,6 @@ package tests
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -181,41 +180,25 @@ func requireHAProxy(t *testing.T) {
 	}
 }
 
-// startHAProxy starts HAProxy in front of servers with the given retries,
-// and returns once it reports every server UP. t.Cleanup ends it.
-func startHAProxy(t *testing.T, retries int, healthCheck string, servers ...*server) *lab.HAProxy {
+// shortTempDir is a temporary folder with a short path, removed at
+// cleanup: a unix socket's path has 107 bytes at most, and t.TempDir's
+// carry the test's name.
+func shortTempDir(t *testing.T) string {
 	t.Helper()
-	requireHAProxy(t)
-	// A short folder of our own: a unix socket's path is 107 bytes at most,
-	// and t.TempDir's carry the test's name.
 	dir, err := os.MkdirTemp("", "haproxy-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := lab.HAProxyConfig{Listen: freePort(t), Retries: retries, Socket: dir + "/admin.sock", HealthCheck: healthCheck}
-	for _, s := range servers {
-		cfg.Servers = append(cfg.Servers, s.addr)
-	}
-	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
-	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.WaitAllUp(readyTimeout); err != nil {
-		t.Fatalf("%v\nhaproxy:\n%s", err, h.Out)
-	}
-	return h
+	return dir
 }
-
-// The instances of a rolling restart.
-const instances = 3
 
 // A rolling restart of three instances behind HAProxy, under load from hey
 // and from keep-alive clients that never resend a request: each instance
 // in turn gets SIGTERM, exits, and is started again on its port; the next
-// one goes once HAProxy reports the new one UP. Same load, same HAProxy
-// configuration, 02-graceful and 05-load-balancer side by side.
+// one goes once HAProxy reports the new one UP (lab.RunRolling, which
+// load.sh --rolling runs too). Same load, same HAProxy configuration,
+// 02-graceful and 05-load-balancer side by side.
 //
 // 05 fails no request and needs no retry: HAProxy's runtime API shows
 // each instance DOWN before it stopped accepting. 02 closes its listener
@@ -242,42 +225,44 @@ func TestRollingRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			args := append([]string{"-delay", "300ms", "-timeout", "20s"}, tc.args...)
-			var servers []*server
-			for range instances {
-				servers = append(servers, startServer(t, tc.program, args...))
+			trackSources(t)
+			cfg := lab.RollingConfig{
+				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
+				Args:        append([]string{"-delay", "300ms", "-timeout", "20s"}, tc.args...),
+				HealthCheck: tc.healthCheck, Retries: tc.retries, Listen: freePort(t),
+				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
+				Limit: exitTimeout,
 			}
-			h := startHAProxy(t, tc.retries, tc.healthCheck, servers...)
-			url := "http://" + h.Config.Listen + "/"
-			run := startRollingLoad(t, url)
-			for _, s := range servers {
-				s.waitLog(t, "GET / started", 3)
+			for range 3 {
+				cfg.Instances = append(cfg.Instances, freePort(t))
 			}
-
-			byAddr := map[string]*server{}
-			var labServers []*lab.Server
-			for _, s := range servers {
-				labServers = append(labServers, &lab.Server{Process: s.Process, Addr: s.addr})
+			var once *onceLoad
+			cfg.MoreLoad = func(url string) func() {
+				once = startOnceLoad(url, rollingClients)
+				return once.halt
 			}
-			relaunch := func(addr string) (*lab.Server, error) {
-				s := launch(t, filepath.Join(binDir, tc.program), addr, args...)
-				byAddr[addr] = s
-				return &lab.Server{Process: s.Process, Addr: addr}, s.waitReady()
-			}
-			restarts, err := lab.RollingRestart(h, labServers, relaunch, exitTimeout)
+			start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+			result, err := lab.RunRolling(start, cfg)
 			if err != nil {
-				t.Fatalf("rolling restart: %v\nhaproxy:\n%s", err, h.Out)
+				t.Fatal(err)
 			}
-			// Let traffic reach every new instance before the load stops.
-			for _, s := range byAddr {
-				s.waitLog(t, "GET / started", 1)
+			onceCounts, onceExamples := once.tally.snapshot()
+			onceRequests, onceFailed := 0, 0
+			for class, n := range onceCounts {
+				onceRequests += n
+				if class != answered {
+					onceFailed += n
+				}
 			}
-			result := run.finish(t, h)
-			t.Logf("%s: %s", tc.name, result)
-			if result.retriedExample != "" {
-				t.Logf("a retried request in HAProxy's log: %s", result.retriedExample)
+			status503 := result.Statuses[http.StatusServiceUnavailable] + onceCounts[rejected]
+			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, %v %v; "+
+				"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
+				tc.name, result.Requests, result.Statuses, result.Errors, onceRequests, onceCounts, onceExamples,
+				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, status503)
+			if result.RetriedLine != "" {
+				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
 			}
-			for _, r := range restarts {
+			for _, r := range result.Restarts {
 				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
 					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up))
@@ -288,26 +273,26 @@ func TestRollingRestart(t *testing.T) {
 
 			switch {
 			case tc.program == "05-load-balancer":
-				if result.failed() > 0 {
-					t.Errorf("want no failed request, got %s", result)
+				if failed := result.Failed() + onceFailed; failed > 0 {
+					t.Errorf("want no failed request, got %d", failed)
 				}
-				if result.retries > 0 || result.retriedRequests > 0 || result.stalled > 0 {
+				if result.Retried > 0 || result.RetriedLog > 0 || result.Stalled > 0 {
 					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log, %d stalled)",
-						result.retries, result.retriedRequests, result.stalled)
+						result.Retried, result.RetriedLog, result.Stalled)
 				}
-				for _, r := range restarts {
+				for _, r := range result.Restarts {
 					if !r.DownBeforeStopping() {
 						t.Errorf("%s: want HAProxy to show it DOWN before it stopped accepting: DOWN after %s, listener closing after %s",
 							r.Server, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping))
 					}
 				}
 			case tc.retries > 0:
-				if result.retries == 0 || result.stalled == 0 {
-					t.Errorf("want HAProxy to retry the connections 02 refused, got %s", result)
+				if result.Retried == 0 || result.Stalled == 0 {
+					t.Errorf("want HAProxy to retry the connections 02 refused, got %d retries, %d stalled", result.Retried, result.Stalled)
 				}
 			default:
-				if result.status503 == 0 {
-					t.Errorf("without retries, want the connections 02 refused to become 503s, got %s", result)
+				if status503 == 0 {
+					t.Errorf("without retries, want the connections 02 refused to become 503s, got none")
 				}
 			}
 		})
@@ -322,11 +307,16 @@ func since(from, at time.Time) string {
 	return at.Sub(from).Round(time.Millisecond).String()
 }
 
-// rollingLoad is the load of a rolling restart: hey, and keep-alive
-// clients that never resend (sendOnce), both through HAProxy.
-type rollingLoad struct {
-	hey     *process
+// rollingClients is how many clients hey runs, and how many never resend:
+// some 100 requests a second in all, enough that 02's instances are sent
+// connections in the moment between closing their listener and HAProxy's
+// check noticing, in every run.
+const rollingClients = 16
+
+// onceLoad is keep-alive clients that never resend a request (sendOnce).
+type onceLoad struct {
 	stop    chan struct{}
+	halt    func()
 	workers sync.WaitGroup
 	tally   *loadTally
 }
@@ -334,21 +324,14 @@ type rollingLoad struct {
 // rejected is a 503 from HAProxy: no server took the request.
 const rejected errorClass = "503"
 
-// startRollingLoad starts hey (16 clients) and 16 clients that never
-// resend against url, some 100 requests a second in all: enough that 02's
-// instances are sent connections in the moment between closing their
-// listener and HAProxy's check noticing, in every run. Both stop at
-// finish, at the latest after loadLimit.
-func startRollingLoad(t *testing.T, url string) *rollingLoad {
-	const clients = 16
-	l := &rollingLoad{
-		hey:   startProcess(t, lab.HeyCommand(filepath.Join(binDir, "hey"), url, "-c", strconv.Itoa(clients), "-z", loadLimit.String())),
-		stop:  make(chan struct{}),
-		tally: &loadTally{counts: map[errorClass]int{}, examples: map[errorClass]string{}},
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: clientTimeout}
+// startOnceLoad starts n clients against url; they stop at halt, at the
+// latest after loadLimit.
+func startOnceLoad(url string, n int) *onceLoad {
+	l := &onceLoad{stop: make(chan struct{}), tally: &loadTally{counts: map[errorClass]int{}, examples: map[errorClass]string{}}}
+	l.halt = sync.OnceFunc(func() { close(l.stop); l.workers.Wait() })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: clientTimeout}
 	deadline := time.Now().Add(loadLimit)
-	for range clients {
+	for range n {
 		l.workers.Go(func() {
 			for time.Now().Before(deadline) {
 				select {
@@ -369,98 +352,12 @@ func startRollingLoad(t *testing.T, url string) *rollingLoad {
 			}
 		})
 	}
-	t.Cleanup(l.halt)
 	return l
 }
 
-// halt stops the clients that never resend.
-func (l *rollingLoad) halt() {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.workers.Wait()
-}
-
-// rollingResult is what the clients saw and what HAProxy reports.
-type rollingResult struct {
-	hey             lab.HeyReport
-	heyRequests     int
-	once            map[errorClass]int // the clients that never resend
-	onceRequests    int
-	onceExamples    map[errorClass]string
-	logged          int // requests in HAProxy's log
-	retries         int // show stat: the backend's wretr
-	retriedRequests int // requests the log shows retried
-	stalled         int // requests the log shows waiting for a retry
-	status503       int // 503s, from both kinds of client
-	slowest         time.Duration
-	retriedExample  string // a log line of a retried request
-}
-
-// failed counts the requests that did not get 200 Welcome Gin Server.
-func (r rollingResult) failed() int {
-	n := r.onceRequests - r.once[answered]
-	for code, count := range r.hey.Statuses {
-		if code != http.StatusOK {
-			n += count
-		}
-	}
-	for _, count := range r.hey.Errors {
-		n += count
-	}
-	return n
-}
-
-func (r rollingResult) String() string {
-	return fmt.Sprintf("hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, %v %v; "+
-		"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
-		r.heyRequests, r.hey.Statuses, r.hey.Errors, r.onceRequests, r.once, r.onceExamples,
-		r.logged, r.retries, r.retriedRequests, r.stalled, r.slowest, r.status503)
-}
-
-// finish stops the load (hey on SIGINT prints its report), then reads
-// hey's report, the clients' tally, HAProxy's stats and its log.
-func (l *rollingLoad) finish(t *testing.T, h *lab.HAProxy) rollingResult {
-	t.Helper()
-	l.hey.signal(t, syscall.SIGINT)
-	l.hey.assertExitedWith(t, l.hey.waitExit(t), 0)
-	l.halt()
-	r := rollingResult{hey: lab.ParseHey(l.hey.out.String()), once: map[errorClass]int{}}
-	for _, n := range r.hey.Statuses {
-		r.heyRequests += n
-	}
-	for _, n := range r.hey.Errors {
-		r.heyRequests += n
-	}
-	l.tally.mu.Lock()
-	for class, n := range l.tally.counts {
-		r.once[class] = n
-		r.onceRequests += n
-	}
-	r.onceExamples = maps.Clone(l.tally.examples)
-	l.tally.mu.Unlock()
-	r.status503 = r.hey.Statuses[http.StatusServiceUnavailable] + r.once[rejected]
-
-	stats, err := h.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.retries = stats["BACKEND"].Retries
-	for _, req := range lab.HAProxyRequests(h.Out.All()) {
-		r.logged++
-		if req.Retries > 0 {
-			r.retriedRequests++
-			r.retriedExample = req.Text
-		}
-		if req.Stalled() {
-			r.stalled++
-		}
-		r.slowest = max(r.slowest, req.Total)
-	}
-	if r.logged == 0 {
-		t.Fatalf("no request in HAProxy's log:\n%s", h.Out)
-	}
-	return r
+// snapshot copies the counts and an example error of each class.
+func (l *loadTally) snapshot() (map[errorClass]int, map[errorClass]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.counts), maps.Clone(l.examples)
 }

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -283,80 +282,6 @@ func HAProxyRequests(lines []Line) []HAProxyRequest {
 			Status: status, Term: m[8], Retries: retries, Text: l.Text})
 	}
 	return found
-}
-
-// Restart is what happened to one instance in a rolling restart, as seen
-// by the driver and HAProxy's runtime API.
-type Restart struct {
-	Server    string // HAProxy's name for it: app1
-	OldPID    int
-	NewPID    int
-	Signalled time.Time
-	// Down is when the runtime API first showed the server DOWN (zero:
-	// never while the old process ran).
-	Down time.Time
-	// Stopping is when the old process logged "Shutdown Server": from
-	// then on its listener is closed.
-	Stopping time.Time
-	Exited   time.Time
-	Exit     string    // ExitText
-	Up       time.Time // when the runtime API showed the new one UP
-}
-
-// DownBeforeStopping reports whether HAProxy had taken the instance out
-// before its listener closed.
-func (r Restart) DownBeforeStopping() bool {
-	return !r.Down.IsZero() && !r.Stopping.IsZero() && r.Down.Before(r.Stopping)
-}
-
-// RollingRestart restarts the instances behind h one at a time, the way a
-// deploy does: SIGTERM the instance, wait until it has exited, start the
-// new one on the same address (relaunch), wait until HAProxy reports it UP,
-// go on to the next. Meanwhile it watches the runtime API to see when
-// HAProxy took each instance out. limit bounds each wait.
-func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
-	var restarts []Restart
-	for i, old := range instances {
-		r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
-		if err := old.Signal(syscall.SIGTERM); err != nil {
-			return restarts, err
-		}
-		deadline := time.Now().Add(limit)
-		for old.Running() {
-			if time.Now().After(deadline) {
-				return restarts, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
-			}
-			if r.Down.IsZero() {
-				states, err := h.ServersState()
-				if err != nil {
-					return restarts, err
-				}
-				if !states[r.Server].Up() {
-					r.Down = time.Now()
-				}
-			}
-			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-		}
-		state, _ := old.WaitExit(limit)
-		r.Exited, r.Exit = old.ExitedAt, "still running"
-		if state != nil {
-			r.Exit = ExitText(state)
-		}
-		if line, ok := old.Out.First("Shutdown Server"); ok {
-			r.Stopping = line.At
-		}
-		s, err := relaunch(old.Addr)
-		if err != nil {
-			return restarts, err
-		}
-		instances[i] = s
-		r.NewPID = s.PID()
-		if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
-			return restarts, err
-		}
-		restarts = append(restarts, r)
-	}
-	return restarts, nil
 }
 
 // WaitUp polls the runtime API until server is UP, and returns when it saw

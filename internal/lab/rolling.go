@@ -1,0 +1,241 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Starter starts a command as a Process whose end the caller guarantees:
+// a Driver's Start, or a test's wrapper that ends it at cleanup.
+type Starter func(*exec.Cmd) (*Process, error)
+
+// Restart is what happened to one instance in a rolling restart, as seen
+// by the driver and HAProxy's runtime API.
+type Restart struct {
+	Server    string // HAProxy's name for it: app1
+	OldPID    int
+	NewPID    int
+	Signalled time.Time
+	// Down is when the runtime API first showed the server DOWN (zero:
+	// never while the old process ran).
+	Down time.Time
+	// Stopping is when the old process logged "Shutdown Server": from
+	// then on its listener is closed.
+	Stopping time.Time
+	Exited   time.Time
+	Exit     string    // ExitText
+	Up       time.Time // when the runtime API showed the new one UP
+}
+
+// DownBeforeStopping reports whether HAProxy had taken the instance out
+// before its listener closed.
+func (r Restart) DownBeforeStopping() bool {
+	return !r.Down.IsZero() && !r.Stopping.IsZero() && r.Down.Before(r.Stopping)
+}
+
+// RollingRestart restarts the instances behind h one at a time, the way a
+// deploy does: SIGTERM the instance, wait until it has exited, start the
+// new one on the same address (relaunch), wait until HAProxy reports it UP,
+// go on to the next. Meanwhile it watches the runtime API to see when
+// HAProxy took each instance out. limit bounds each wait.
+func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
+	var restarts []Restart
+	for i, old := range instances {
+		r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
+		if err := old.Signal(syscall.SIGTERM); err != nil {
+			return restarts, err
+		}
+		deadline := time.Now().Add(limit)
+		for old.Running() {
+			if time.Now().After(deadline) {
+				return restarts, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
+			}
+			if r.Down.IsZero() {
+				states, err := h.ServersState()
+				if err != nil {
+					return restarts, err
+				}
+				if !states[r.Server].Up() {
+					r.Down = time.Now()
+				}
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+		}
+		state, _ := old.WaitExit(limit)
+		r.Exited, r.Exit = old.ExitedAt, "still running"
+		if state != nil {
+			r.Exit = ExitText(state)
+		}
+		if line, ok := old.Out.First("Shutdown Server"); ok {
+			r.Stopping = line.At
+		}
+		s, err := relaunch(old.Addr)
+		if err != nil {
+			return restarts, err
+		}
+		instances[i] = s
+		r.NewPID = s.PID()
+		if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
+			return restarts, err
+		}
+		restarts = append(restarts, r)
+	}
+	return restarts, nil
+}
+
+// RollingConfig is one rolling restart under load: the program's
+// instances behind HAProxy, hey through HAProxy.
+type RollingConfig struct {
+	Program     string   // as the tables show it: "05-load-balancer"
+	Binary      string   // the program to run
+	Args        []string // its flags after -addr
+	HealthCheck string   // see HAProxyConfig
+	Retries     int      // HAProxy's retries
+	Listen      string   // HAProxy's frontend, 127.0.0.1:port
+	Instances   []string // the instances' addresses
+	Hey         string   // the hey binary
+	Clients     int      // hey -c
+	Dir         string   // for haproxy.cfg and its socket; short (see StartHAProxy)
+	// MoreLoad, when set, starts more clients against HAProxy's url once
+	// hey runs; the stop it returns is called before the counts are read.
+	MoreLoad func(url string) (stop func())
+	Limit    time.Duration // bounds each wait
+}
+
+// RollingResult is what one rolling restart saw: hey's report, what
+// HAProxy counted and logged, and each instance's restart.
+type RollingResult struct {
+	Program     string        `json:"program"`
+	Retries     int           `json:"haproxy_retries_setting"`
+	Requests    int           `json:"requests"` // hey's
+	Statuses    map[int]int   `json:"statuses"`
+	Errors      map[Class]int `json:"errors"`
+	Logged      int           `json:"logged"`           // requests in HAProxy's log
+	Retried     int           `json:"retried"`          // show stat: the backend's wretr
+	RetriedLog  int           `json:"retried_requests"` // requests the log shows retried
+	Stalled     int           `json:"stalled"`          // requests the log shows waiting for a retry
+	Slowest     time.Duration `json:"slowest_ns"`       // Ta, the longest in the log
+	RetriedLine string        `json:"retried_line,omitempty"`
+	Restarts    []Restart     `json:"restarts"`
+}
+
+// Failed counts hey's requests that did not get a 200.
+func (r RollingResult) Failed() int {
+	n := 0
+	for code, count := range r.Statuses {
+		if code != 200 {
+			n += count
+		}
+	}
+	for _, count := range r.Errors {
+		n += count
+	}
+	return n
+}
+
+// RunRolling starts the instances and HAProxy in front of them (each with
+// start), waits until HAProxy reports them all UP, starts hey through
+// HAProxy (and MoreLoad), waits until every instance serves, restarts them
+// one by one (RollingRestart), waits until every new one serves, stops hey
+// (SIGINT: it prints its report) and reads the counts.
+func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
+	res := RollingResult{Program: cfg.Program, Retries: cfg.Retries}
+	launch := func(addr string) (*Server, error) {
+		p, err := start(ServerCommand(cfg.Binary, addr, cfg.Args...))
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Process: p, Addr: addr}
+		if err := s.WaitReady(cfg.Limit); err != nil {
+			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
+		}
+		return s, nil
+	}
+	var servers []*Server
+	for _, addr := range cfg.Instances {
+		s, err := launch(addr)
+		if err != nil {
+			return res, err
+		}
+		servers = append(servers, s)
+	}
+	h, err := StartHAProxy(start, cfg.Dir, HAProxyConfig{Listen: cfg.Listen, Servers: cfg.Instances,
+		Retries: cfg.Retries, Socket: cfg.Dir + "/admin.sock", HealthCheck: cfg.HealthCheck}, cfg.Limit)
+	if err != nil {
+		return res, err
+	}
+	if err := h.WaitAllUp(cfg.Limit); err != nil {
+		return res, err
+	}
+	url := "http://" + cfg.Listen + "/"
+	// -z bounds hey should nothing stop it; SIGINT ends it sooner.
+	hey, err := start(HeyCommand(cfg.Hey, url, "-c", strconv.Itoa(cfg.Clients), "-z", (10 * cfg.Limit).String()))
+	if err != nil {
+		return res, err
+	}
+	stopMore := func() {}
+	if cfg.MoreLoad != nil {
+		stopMore = sync.OnceFunc(cfg.MoreLoad(url))
+	}
+	defer stopMore()
+	// Evidence that the load reaches every instance, before and after.
+	serving := func(servers []*Server) error {
+		for _, s := range servers {
+			if err := s.WaitLog("GET / started", 3, cfg.Limit); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := serving(servers); err != nil {
+		return res, err
+	}
+	res.Restarts, err = RollingRestart(h, servers, launch, cfg.Limit)
+	if err != nil {
+		return res, fmt.Errorf("rolling restart: %w", err)
+	}
+	if err := serving(servers); err != nil {
+		return res, err
+	}
+
+	if err := hey.Signal(syscall.SIGINT); err != nil {
+		return res, err
+	}
+	if _, err := hey.WaitExit(HeyTimeout + cfg.Limit); err != nil {
+		return res, err
+	}
+	stopMore()
+	report := ParseHey(hey.Out.String())
+	res.Statuses, res.Errors = report.Statuses, report.Errors
+	for _, n := range report.Statuses {
+		res.Requests += n
+	}
+	for _, n := range report.Errors {
+		res.Requests += n
+	}
+	stats, err := h.Stats()
+	if err != nil {
+		return res, err
+	}
+	res.Retried = stats["BACKEND"].Retries
+	for _, req := range HAProxyRequests(h.Out.All()) {
+		res.Logged++
+		if req.Retries > 0 {
+			res.RetriedLog++
+			res.RetriedLine = req.Text
+		}
+		if req.Stalled() {
+			res.Stalled++
+		}
+		res.Slowest = max(res.Slowest, req.Total)
+	}
+	if res.Logged == 0 {
+		return res, errors.New("no request in HAProxy's log")
+	}
+	return res, nil
+}
