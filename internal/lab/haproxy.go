@@ -98,6 +98,9 @@ func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAPro
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		return nil, errors.New(HAProxyMissing)
 	}
+	if len(cfg.Socket) > 107 {
+		return nil, fmt.Errorf("the path of HAProxy's socket is too long for a unix socket (%d bytes, 107 at most): %s", len(cfg.Socket), cfg.Socket)
+	}
 	file := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(cfg.Text()), 0o644); err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -143,8 +145,25 @@ func (r RollingResult) Failed() int {
 // HAProxy (and MoreLoad), waits until every instance serves, restarts them
 // one by one (RollingRestart), waits until every new one serves, stops hey
 // (SIGINT: it prints its report) and reads the counts.
+//
+// It ends everything it started before it returns, so that the next run
+// may take the same ports.
 func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	res := RollingResult{Program: cfg.Program, Retries: cfg.Retries}
+	var started []*Process
+	defer func() {
+		for _, p := range started {
+			_ = p.Kill(cfg.Limit)
+		}
+	}()
+	startedBy := start
+	start = func(cmd *exec.Cmd) (*Process, error) {
+		p, err := startedBy(cmd)
+		if err == nil {
+			started = append(started, p)
+		}
+		return p, err
+	}
 	launch := func(addr string) (*Server, error) {
 		p, err := start(ServerCommand(cfg.Binary, addr, cfg.Args...))
 		if err != nil {
@@ -182,7 +201,7 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if cfg.MoreLoad != nil {
 		stopMore = sync.OnceFunc(cfg.MoreLoad(url))
 	}
-	defer stopMore()
+	defer func() { stopMore() }()
 	// Evidence that the load reaches every instance, before and after.
 	serving := func(servers []*Server) error {
 		for _, s := range servers {
@@ -238,4 +257,91 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		return res, errors.New("no request in HAProxy's log")
 	}
 	return res, nil
+}
+
+// RollingReport is load.sh --rolling's --json report.
+type RollingReport struct {
+	Mode       string          `json:"mode"` // "rolling"
+	Results    []RollingResult `json:"results"`
+	Mismatches []string        `json:"mismatches"`
+}
+
+// DownBeforeStopping counts the instances HAProxy had taken out before
+// their listener closed.
+func (r RollingResult) DownBeforeStopping() int {
+	n := 0
+	for _, restart := range r.Restarts {
+		if restart.DownBeforeStopping() {
+			n++
+		}
+	}
+	return n
+}
+
+// Name is the result's column heading: "05-load-balancer, retries 3".
+func (r RollingResult) Name() string {
+	return fmt.Sprintf("%s, retries %d", r.Program, r.Retries)
+}
+
+// WriteRollingTable writes the results side by side, one column each.
+func WriteRollingTable(w io.Writer, results []RollingResult) {
+	const labelWidth, columnWidth = 24, 29
+	row := func(label string, value func(RollingResult) string) {
+		fmt.Fprintf(w, "%-*s", labelWidth, label)
+		for _, r := range results {
+			fmt.Fprintf(w, " %*s", columnWidth, value(r))
+		}
+		fmt.Fprintln(w)
+	}
+	row("", RollingResult.Name)
+	row("requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) })
+	var codes []int
+	for _, r := range results {
+		for code := range r.Statuses {
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		row(fmt.Sprintf("status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Statuses[code]) })
+	}
+	for _, class := range Classes {
+		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
+	}
+	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
+	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
+	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
+	row("DOWN before it stopped", func(r RollingResult) string {
+		return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
+	})
+}
+
+// RollingMismatches says where the results contradict the lesson: 05
+// fails nothing, needs no retry, and leaves HAProxy before it stops
+// accepting; 02 needs HAProxy's retries, or, without them, costs 503s.
+func RollingMismatches(results []RollingResult) []string {
+	var found []string
+	for _, r := range results {
+		switch {
+		case r.Program == "05-load-balancer":
+			if n := r.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests failed, want none", r.Name(), n))
+			}
+			if r.Retried > 0 || r.Stalled > 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections, want none", r.Name(), r.Retried))
+			}
+			if n := r.DownBeforeStopping(); n != len(r.Restarts) {
+				found = append(found, fmt.Sprintf("%s: %d of %d instances DOWN before they stopped accepting, want all", r.Name(), n, len(r.Restarts)))
+			}
+		case r.Retries > 0:
+			if r.Retried == 0 {
+				found = append(found, r.Name()+": HAProxy retried no connection, want some")
+			}
+		default:
+			if r.Statuses[503] == 0 {
+				found = append(found, r.Name()+": no 503, want some")
+			}
+		}
+	}
+	return found
 }

@@ -40,6 +40,7 @@ var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
 
 const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
        load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
+       load.sh --rolling [--fast] [-c N] [--json FILE]
 
 Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
@@ -60,6 +61,11 @@ requests (nothing listens in between), 04 none; neither cuts any.
                 that is a setup error (exit 2): use a longer -z
   --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
+  --rolling     three instances behind HAProxy (needs haproxy), restarted one
+                by one under load, hey running until the restart is done:
+                05-load-balancer, then 02-graceful with HAProxy's retries and
+                without; 05 should fail nothing and need no retry. Uses PORT
+                and the three ports after it (no PROGRAM, no -z)
   --json FILE   also write the results to FILE as JSON (what the tests read)
   -h, --help    show this help
 
@@ -76,6 +82,7 @@ type options struct {
 	duration string // hey -z, as given
 	delay    string // GET /'s delay: 1s, 300ms with --fast
 	upgrade  bool
+	rolling  bool
 	jsonFile string
 	programs []string
 	port     int
@@ -94,6 +101,9 @@ func main() {
 	dir, err := d.TempDir("load.")
 	if err != nil {
 		d.Fail(err)
+	}
+	if opts.rolling {
+		runRolling(d, opts, dir) // it exits
 	}
 	var rep lab.LoadReport
 	if opts.upgrade {
@@ -132,6 +142,8 @@ func parse(args []string) (*options, error) {
 			fast = true
 		case arg == "--upgrade":
 			opts.upgrade = true
+		case arg == "--rolling":
+			opts.rolling = true
 		case arg == "-c":
 			conc, err = value("a number")
 		case arg == "-z":
@@ -182,6 +194,9 @@ func parse(args []string) (*options, error) {
 		if len(opts.programs) > 0 {
 			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
 		}
+	}
+	if opts.rolling && (opts.upgrade || len(opts.programs) > 0 || duration != "") {
+		return nil, fmt.Errorf("--rolling always runs 05-load-balancer and 02-graceful until the restart is done; it takes no --upgrade, PROGRAM or -z")
 	}
 	if len(opts.programs) == 0 {
 		opts.programs = allPrograms
