@@ -228,7 +228,7 @@ func TestRollingRestart(t *testing.T) {
 			trackSources(t)
 			cfg := lab.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
-				Args:        append([]string{"-delay", "300ms", "-timeout", "20s"}, tc.args...),
+				Args:        append([]string{"-delay", rollingDelay, "-timeout", "20s"}, tc.args...),
 				HealthCheck: tc.healthCheck, Retries: tc.retries, Listen: freePort(t),
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
@@ -307,11 +307,16 @@ func since(from, at time.Time) string {
 	return at.Sub(from).Round(time.Millisecond).String()
 }
 
-// rollingClients is how many clients hey runs, and how many never resend:
-// some 100 requests a second in all, enough that 02's instances are sent
-// connections in the moment between closing their listener and HAProxy's
-// check noticing, in every run.
-const rollingClients = 16
+// A rolling restart's GET / takes rollingDelay: a fast handler, so that
+// the requests come often (some 300 a second from both kinds of client)
+// and many fall into the moment when 02's port refuses connections: from
+// its listener closing until HAProxy's second failed check or the new
+// instance listening, whichever comes first (20 to 200 ms here).
+// rollingClients is how many clients hey runs, and how many never resend.
+const (
+	rollingDelay   = "50ms"
+	rollingClients = 8
+)
 
 // onceLoad is keep-alive clients that never resend a request (sendOnce).
 type onceLoad struct {

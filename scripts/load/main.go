@@ -64,7 +64,8 @@ requests (nothing listens in between), 04 none; neither cuts any.
   --rolling     three instances behind HAProxy (needs haproxy), restarted one
                 by one under load, hey running until the restart is done:
                 05-load-balancer, then 02-graceful with HAProxy's retries and
-                without; 05 should fail nothing and need no retry. Uses PORT
+                without; 05 should fail nothing and need no retry. GET / takes
+                50ms; --fast shortens 05's drain delay from 2s to 1s. Uses PORT
                 and the three ports after it (no PROGRAM, no -z)
   --json FILE   also write the results to FILE as JSON (what the tests read)
   -h, --help    show this help

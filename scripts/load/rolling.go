@@ -45,7 +45,12 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 	if opts.delay == "300ms" {
 		drainDelay = "1s"
 	}
-	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d;\n", listen, opts.delay, opts.clients)
+	// GET / answers in 50 ms: a fast handler, so that the requests come
+	// often and many fall into the moment when 02's port refuses
+	// connections (from its listener closing until HAProxy's second failed
+	// check or the new instance listening, whichever comes first).
+	const delay = "50ms"
+	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d;\n", listen, delay, opts.clients)
 	fmt.Fprintf(out, "each instance in turn: SIGTERM, wait for its exit, start it again, wait until HAProxy reports it UP. 05: -drain-delay %s.\n", drainDelay)
 	var results []lab.RollingResult
 	for _, run := range rollingRuns {
@@ -54,7 +59,7 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 		if err != nil {
 			d.Fail(err)
 		}
-		args := []string{"-delay", opts.delay, "-timeout", "20s"}
+		args := []string{"-delay", delay, "-timeout", "20s"}
 		if run.program == "05-load-balancer" {
 			args = append(args, "-drain-delay", drainDelay)
 		}
