@@ -229,13 +229,12 @@ func TestRollingRestart(t *testing.T) {
 			cfg := lab.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
 				Args:        append([]string{"-delay", rollingDelay, "-timeout", "20s"}, tc.args...),
-				HealthCheck: tc.healthCheck, Retries: tc.retries, Listen: freePort(t),
+				HealthCheck: tc.healthCheck, Retries: tc.retries,
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
 			}
-			for range 3 {
-				cfg.Instances = append(cfg.Instances, freePort(t))
-			}
+			addrs := freePortRun(t, 4)
+			cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
 			var once *onceLoad
 			cfg.MoreLoad = func(url string) func() {
 				once = startOnceLoad(url, rollingClients)
@@ -297,6 +296,17 @@ func TestRollingRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freePortRun is n consecutive free ports, below the ephemeral range (see
+// lab.FreePortRun).
+func freePortRun(t *testing.T, n int) []string {
+	t.Helper()
+	addrs, err := lab.FreePortRun(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
 }
 
 // since is how long after from at came, "never" for a zero at.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -24,13 +23,9 @@ func TestLoadScriptRolling(t *testing.T) {
 	t.Parallel()
 	requireHAProxy(t)
 	trackSources(t)
-	_, portText, _ := strings.Cut(freePort(t), ":")
-	port, _ := strconv.Atoi(portText)
-	var addrs []string
-	for i := range 4 {
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port+i))
-		lab.RememberAddr(addrs[i])
-	}
+	// PORT and the three ports after it.
+	addrs := freePortRun(t, 4)
+	_, portText, _ := strings.Cut(addrs[0], ":")
 	tmp := t.TempDir()
 	report := filepath.Join(t.TempDir(), "rolling.json")
 	cmd := exec.Command("bash", "scripts/load.sh", "--rolling", "--fast", "-c", "32", "--json", report)

@@ -150,8 +150,7 @@ func (h *HAProxy) Command(command string) (string, error) {
 // ServerState is one server as `show servers state` reports it.
 type ServerState struct {
 	Name    string
-	Addr    string // 127.0.0.1:port
-	OpState int    // srv_op_state: 0 stopped (DOWN), 1 starting, 2 running (UP), 3 stopping
+	OpState int // srv_op_state: 0 stopped (DOWN), 1 starting, 2 running (UP), 3 stopping
 }
 
 // Up reports whether HAProxy sends the server traffic.
@@ -192,7 +191,7 @@ func ParseServersState(answer string) (map[string]ServerState, error) {
 			if err != nil {
 				return nil, fmt.Errorf("show servers state: no srv_op_state in %q", line)
 			}
-			s := ServerState{Name: get("srv_name"), Addr: get("srv_addr") + ":" + get("srv_port"), OpState: op}
+			s := ServerState{Name: get("srv_name"), OpState: op}
 			states[s.Name] = s
 		}
 	}
@@ -205,11 +204,7 @@ func ParseServersState(answer string) (map[string]ServerState, error) {
 // Stat is one row of `show stat`: a server, or the backend (Name "BACKEND").
 type Stat struct {
 	Name    string
-	Status  string // "UP", "DOWN", "UP 1/2" (going down), ...
-	Retries int    // wretr: connections retried
-	ConnErr int    // econ: connections that failed for good
-	RespErr int    // eresp: answers that failed (a connection closed mid-answer)
-	Total   int    // stot: sessions sent to it
+	Retries int // wretr: connections retried
 }
 
 // Stats asks the runtime API for `show stat` of the backend's rows.
@@ -239,9 +234,8 @@ func ParseStats(answer string) (map[string]Stat, error) {
 		if columns == nil || len(fields) < len(columns) || fields[columns["pxname"]] != BackendName {
 			continue
 		}
-		number := func(name string) int { n, _ := strconv.Atoi(fields[columns[name]]); return n }
-		s := Stat{Name: fields[columns["svname"]], Status: fields[columns["status"]],
-			Retries: number("wretr"), ConnErr: number("econ"), RespErr: number("eresp"), Total: number("stot")}
+		retries, _ := strconv.Atoi(fields[columns["wretr"]])
+		s := Stat{Name: fields[columns["svname"]], Retries: retries}
 		stats[s.Name] = s
 	}
 	if columns == nil {
@@ -253,12 +247,9 @@ func ParseStats(answer string) (map[string]Stat, error) {
 // HAProxyRequest is one request as HAProxy's HTTP log (option httplog)
 // reports it.
 type HAProxyRequest struct {
-	Server  string        // "app1"; "<NOSRV>" when none took it
-	Status  int           // what the client got; -1 when none
 	Connect time.Duration // Tc: connecting to the server, retries included
 	Total   time.Duration // Ta: the whole request
 	Retries int           // %rc
-	Term    string        // the termination state, "----" for a clean one
 	Text    string        // the log line
 }
 
@@ -268,7 +259,7 @@ func (r HAProxyRequest) Stalled() bool { return r.Retries > 0 || r.Connect >= ti
 
 // httplog matches option httplog's "BACKEND/SERVER TR/Tw/Tc/Tr/Ta STATUS
 // BYTES CC CS TERM ac/fc/bc/sc/rc".
-var httplog = regexp.MustCompile(` \S+/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/\+?(-?\d+) (-?\d+) \d+ \S+ \S+ (\S{4}) \d+/\d+/\d+/\d+/\+?(\d+) `)
+var httplog = regexp.MustCompile(` \S+/\S+ -?\d+/-?\d+/(-?\d+)/-?\d+/\+?(-?\d+) -?\d+ \d+ \S+ \S+ \S{4} \d+/\d+/\d+/\d+/\+?(\d+) `)
 
 // HAProxyRequests reads the HTTP log lines out of haproxy's output.
 func HAProxyRequests(lines []Line) []HAProxyRequest {
@@ -279,10 +270,8 @@ func HAProxyRequests(lines []Line) []HAProxyRequest {
 			continue
 		}
 		ms := func(s string) time.Duration { n, _ := strconv.Atoi(s); return time.Duration(n) * time.Millisecond }
-		status, _ := strconv.Atoi(m[7])
-		retries, _ := strconv.Atoi(m[9])
-		found = append(found, HAProxyRequest{Server: m[1], Connect: ms(m[4]), Total: ms(m[6]),
-			Status: status, Term: m[8], Retries: retries, Text: l.Text})
+		retries, _ := strconv.Atoi(m[3])
+		found = append(found, HAProxyRequest{Connect: ms(m[1]), Total: ms(m[2]), Retries: retries, Text: l.Text})
 	}
 	return found
 }

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -344,4 +348,45 @@ func RollingMismatches(results []RollingResult) []string {
 		}
 	}
 	return found
+}
+
+// FreePortRun returns n consecutive loopback addresses that were free a
+// moment ago, below the kernel's ephemeral range, and remembers them for
+// the leftover check. A rolling restart starts an instance again on a port
+// that stood free for a moment: in the ephemeral range, one of the many
+// connections the load opens meanwhile could take it as its own port, and
+// the new instance could not listen.
+func FreePortRun(n int) ([]string, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if v, err := strconv.Atoi(fields[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const from = 10000
+	if low-n <= from {
+		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
+	}
+	for range 100 {
+		first := from + rand.IntN(low-n-from)
+		var addrs []string
+		for port := first; port < first+n; port++ {
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				break
+			}
+			ln.Close()
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == n {
+			for _, addr := range addrs {
+				RememberAddr(addr)
+			}
+			return addrs, nil
+		}
+	}
+	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
 }

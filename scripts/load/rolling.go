@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -29,6 +31,9 @@ var rollingRuns = []struct {
 // and exits.
 func runRolling(d *lab.Driver, opts *options, dir string) {
 	out := d.Stdout()
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		d.Fail(errors.New(lab.HAProxyMissing))
+	}
 	build(d, dir, "02-graceful", "05-load-balancer")
 	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
 	var instances []string
