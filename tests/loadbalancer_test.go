@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -233,15 +234,25 @@ func TestRollingRestart(t *testing.T) {
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
 			}
-			addrs := freePortRun(t, 4)
-			cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
 			var once *onceLoad
 			cfg.MoreLoad = func(url string) func() {
 				once = startOnceLoad(url, rollingClients)
 				return once.halt
 			}
 			start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
-			result, err := lab.RunRolling(start, cfg)
+			// Another process may take a free port between our probe and
+			// the bind: then try other ports, a few times (as startServer).
+			var result lab.RollingResult
+			var err error
+			for attempt := 1; ; attempt++ {
+				addrs := freePortRun(t, 4)
+				cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
+				result, err = lab.RunRolling(start, cfg)
+				if err == nil || attempt == 3 || !errors.Is(err, lab.ErrPortBusy) {
+					break
+				}
+				t.Logf("attempt %d: %v", attempt, err)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

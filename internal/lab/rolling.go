@@ -16,6 +16,10 @@ import (
 	"time"
 )
 
+// ErrPortBusy is RunRolling's error when another process holds one of its
+// ports.
+var ErrPortBusy = errors.New("another process listens on the port")
+
 // Starter starts a command as a Process whose end the caller guarantees:
 // a Driver's Start, or a test's wrapper that ends it at cleanup.
 type Starter func(*exec.Cmd) (*Process, error)
@@ -175,7 +179,16 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		}
 		s := &Server{Process: p, Addr: addr}
 		if err := s.WaitReady(cfg.Limit); err != nil {
+			if last := LastLine(p); strings.Contains(last, "address already in use") {
+				return nil, fmt.Errorf("%s on %s: %w: %s", cfg.Program, addr, ErrPortBusy, last)
+			}
 			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
+		}
+		// Whoever answered may be another process on a busy port.
+		_, port, _ := strings.Cut(addr, ":")
+		n, _ := strconv.Atoi(port)
+		if ours, err := ListensOn(p.PID(), n); err != nil || !ours {
+			return nil, fmt.Errorf("%s on %s: %w (%v): %s", cfg.Program, addr, ErrPortBusy, err, LastLine(p))
 		}
 		return s, nil
 	}
@@ -365,7 +378,8 @@ func FreePortRun(n int) ([]string, error) {
 			}
 		}
 	}
-	const from = 10000
+	// From 20000: below are the ports people pick by hand (8080, 18xxx).
+	const from = 20000
 	if low-n <= from {
 		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
 	}
