@@ -49,53 +49,64 @@ func (r Restart) DownBeforeStopping() bool {
 }
 
 // RollingRestart restarts the instances behind h one at a time, the way a
-// deploy does: SIGTERM the instance, wait until it has exited, start the
-// new one on the same address (relaunch), wait until HAProxy reports it UP,
-// go on to the next. Meanwhile it watches the runtime API to see when
-// HAProxy took each instance out. limit bounds each wait.
+// deploy does (RestartOne each, with SIGTERM), replacing each in instances
+// with its successor.
 func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
 	var restarts []Restart
-	for i, old := range instances {
-		r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
-		if err := old.Signal(syscall.SIGTERM); err != nil {
-			return restarts, err
-		}
-		deadline := time.Now().Add(limit)
-		for old.Running() {
-			if time.Now().After(deadline) {
-				return restarts, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
-			}
-			if r.Down.IsZero() {
-				states, err := h.ServersState()
-				if err != nil {
-					return restarts, err
-				}
-				if !states[r.Server].Up() {
-					r.Down = time.Now()
-				}
-			}
-			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-		}
-		state, _ := old.WaitExit(limit)
-		r.Exited, r.Exit = old.ExitedAt, "still running"
-		if state != nil {
-			r.Exit = ExitText(state)
-		}
-		if line, ok := old.Out.First("Shutdown Server"); ok {
-			r.Stopping = line.At
-		}
-		s, err := relaunch(old.Addr)
+	for i := range instances {
+		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, relaunch, limit)
 		if err != nil {
 			return restarts, err
 		}
 		instances[i] = s
-		r.NewPID = s.PID()
-		if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
-			return restarts, err
-		}
 		restarts = append(restarts, r)
 	}
 	return restarts, nil
+}
+
+// RestartOne restarts the i-th instance behind h: signal it (SIGTERM, by
+// a kill or as the caller likes), wait until it has exited while watching
+// the runtime API to see when HAProxy took it out, start the new one on
+// the same address (relaunch), wait until HAProxy reports it UP. limit
+// bounds each wait. It returns what happened, and the new instance.
+func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
+	r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
+	if err := signal(old); err != nil {
+		return r, nil, err
+	}
+	deadline := time.Now().Add(limit)
+	for old.Running() {
+		if time.Now().After(deadline) {
+			return r, nil, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
+		}
+		if r.Down.IsZero() {
+			states, err := h.ServersState()
+			if err != nil {
+				return r, nil, err
+			}
+			if !states[r.Server].Up() {
+				r.Down = time.Now()
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	state, _ := old.WaitExit(limit)
+	r.Exited, r.Exit = old.ExitedAt, "still running"
+	if state != nil {
+		r.Exit = ExitText(state)
+	}
+	if line, ok := old.Out.First("Shutdown Server"); ok {
+		r.Stopping = line.At
+	}
+	s, err := relaunch(old.Addr)
+	if err != nil {
+		return r, nil, err
+	}
+	r.NewPID = s.PID()
+	if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
+		return r, s, err
+	}
+	return r, s, nil
 }
 
 // RollingConfig is one rolling restart under load: the program's
