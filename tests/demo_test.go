@@ -2,10 +2,12 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +34,8 @@ type demoReport struct {
 func startDemo(t *testing.T, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
 	trackSources(t)
-	_, port, _ = strings.Cut(freePort(t), ":")
+	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
+	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
 	tmp = t.TempDir()
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
@@ -65,7 +68,7 @@ func readReport(t *testing.T, tmp string) demoReport {
 // expectedSteps are the verdict rows of every step as internal/lab's lesson
 // data states them, the demo's own source of what to expect.
 func expectedSteps() map[string][]lab.Verdict {
-	want := map[string][]lab.Verdict{lab.UpgradeStep.Program: lab.UpgradeStep.Expect}
+	want := map[string][]lab.Verdict{lab.UpgradeStep.Program: lab.UpgradeStep.Expect, lab.RollingStep.Program: lab.RollingStep.Expect}
 	for _, s := range lab.Steps {
 		want[s.Program] = s.Expect
 	}
@@ -102,10 +105,11 @@ func TestDemo(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
+	requireHAProxy(t)
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('=').
 	for _, row := range report.Steps[2].Timeline {
@@ -113,13 +117,17 @@ func TestDemo(t *testing.T) {
 			t.Errorf("03-workers timeline: %s %q: want queued '.' for job3 and job4 only", row.Label, row.Bar)
 		}
 	}
-	if len(demo.out.lines("RESULT: PASS 24/24 outcomes matched the lesson")) != 1 {
+	if len(demo.out.lines("RESULT: PASS 29/29 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 4 {
-		t.Errorf("want 4 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 5 {
+		t.Errorf("want 5 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
+	for _, addr := range stepFiveAddrs(port) {
+		assertNothingLeft(t, addr)
+	}
+	assertNothingLeft(t, tmp) // HAProxy: its config is in the demo's folder
 	assertNoFiles(t, tmp, "report.json")
 }
 
@@ -136,10 +144,14 @@ func TestDemoStep(t *testing.T) {
 		name, shell, step, program string
 	}{
 		{"02-graceful", "", "2", "02-graceful"},
+		{"05-load-balancer", "", "5", "05-load-balancer"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.program == lab.RollingStep.Program {
+				requireHAProxy(t)
+			}
 			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
 			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 			assertLesson(t, readReport(t, tmp), tc.program)
@@ -158,8 +170,9 @@ func TestDemoInterrupted(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
+	requireHAProxy(t)
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
-	demo.waitLog(t, "== Step 2 of 4", 1)
+	demo.waitLog(t, "== Step 2 of 5", 1)
 	demo.waitLog(t, "# listening, PID", 2) // step 2's server is up
 	// A terminal's Ctrl+C signals the whole foreground process group.
 	if err := syscall.Kill(-demo.cmd.Process.Pid, syscall.SIGINT); err != nil {
@@ -180,7 +193,7 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be from 1 to 4, got 9"},
+		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be from 1 to 5, got 9"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,6 +228,13 @@ func TestDemoBusyPort(t *testing.T) {
 	if got := strings.TrimSpace(p.out.String()); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// stepFiveAddrs are the instances' addresses in step 5: the three ports
+// after PORT.
+func stepFiveAddrs(port string) []string {
+	n, _ := strconv.Atoi(port)
+	return []string{fmt.Sprintf("127.0.0.1:%d", n+1), fmt.Sprintf("127.0.0.1:%d", n+2), fmt.Sprintf("127.0.0.1:%d", n+3)}
 }
 
 // assertNothingLeft fails the test if a process with arg is still running.

@@ -6,6 +6,8 @@
 //  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
 //  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
 //     it hands its socket to v2, and not one request fails.
+//  5. 05-load-balancer's three instances behind HAProxy, restarted one by
+//     one under load: HAProxy takes each out before it stops accepting.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
@@ -42,6 +44,9 @@ Runs the graceful-shutdown lesson live, one step per example server:
   3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
   4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
                       keep sending requests: it hands its socket over, none fails
+  5. 05-load-balancer runs as 3 instances behind HAProxy, restarted one by one
+                      while 4 clients send requests through it: none fails
+                      (needs haproxy; uses PORT and the three ports after it)
 Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
@@ -50,7 +55,7 @@ Options:
                (1s a request in step 4); for CI
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
-  --step N     run step N only (1 to 4)
+  --step N     run step N only (1 to 5)
   --json FILE  also write every verdict to FILE, as JSON
   -h, --help   show this help
 
@@ -117,8 +122,8 @@ func main() {
 	if fs.NArg() > 0 {
 		fail("unknown argument '%s' (try --help)", fs.Arg(0))
 	}
-	if *only < 0 || *only > len(lab.Steps)+1 {
-		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+1, *only)
+	if *only < 0 || *only > len(lab.Steps)+2 {
+		fail("--step must be from 1 to %d, got %d", len(lab.Steps)+2, *only)
 	}
 
 	if *fast {
@@ -129,6 +134,9 @@ func main() {
 		d.c = lab.TerminalColours
 	}
 	d.check()
+	if _, err := exec.LookPath("haproxy"); err != nil && (*only == 0 || *only == len(lab.Steps)+2) {
+		fail("%s", lab.HAProxyMissing)
+	}
 
 	start := time.Now()
 	d.build(*only)
@@ -145,6 +153,12 @@ func main() {
 			d.pauseFor(fmt.Sprintf("go on to step %d", len(lab.Steps)+1))
 		}
 		d.runUpgrade()
+	}
+	if *only == 0 || *only == len(lab.Steps)+2 {
+		if *only == 0 {
+			d.pauseFor(fmt.Sprintf("go on to step %d", len(lab.Steps)+2))
+		}
+		d.runRolling(len(lab.Steps)+2, len(lab.Steps)+2)
 	}
 	d.finish(start, *jsonFile)
 }
@@ -453,7 +467,7 @@ func (d *demo) runStep(number int, step lab.Step) {
 	commands = append(commands,
 		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
 		fmt.Sprintf("%s          # once the port is closed", d.curlLine(lab.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.banner(fmt.Sprintf("Step %d of %d: %s", number, len(lab.Steps)+1, step.Title), step.Intro(d.t), commands)
+	d.banner(fmt.Sprintf("Step %d of %d: %s", number, len(lab.Steps)+2, step.Title), step.Intro(d.t), commands)
 	d.pauseFor(fmt.Sprintf("run step %d", number))
 	fmt.Println()
 	d.stepT0 = time.Time{}

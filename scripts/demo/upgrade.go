@@ -60,7 +60,7 @@ func (d *demo) runUpgrade() {
 		"kill -HUP <v1 pid>",
 		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
 		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.banner(fmt.Sprintf("Step %d of %d: %s, upgraded from v1 to v2 under load with SIGHUP", len(lab.Steps)+1, len(lab.Steps)+1, program), []string{
+	d.banner(fmt.Sprintf("Step %d of %d: %s, upgraded from v1 to v2 under load with SIGHUP", len(lab.Steps)+1, len(lab.Steps)+2, program), []string{
 		"02-graceful finishes its requests, but until a new process listens, clients",
 		"are refused. 04-zero-downtime hands its listening socket to the new binary",
 		fmt.Sprintf("instead. v1 serves; %d clients send GET / (here it takes %s) back to", step.Clients, d.t.UpDelay),
