@@ -1,6 +1,9 @@
 package lab
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // RollingStep is the demo's step 5: 05-load-balancer's Instances behind
 // HAProxy, restarted one by one (SIGTERM, exit, start again, UP) while
@@ -58,3 +61,41 @@ func RollingDrainDelay(t Timings) time.Duration {
 
 // LegendRolling explains the rolling restart's timeline.
 const LegendRolling = "= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN"
+
+// RestartRow draws an instance of a rolling restart on a timeline that
+// starts at t0 and ends at stopped: up ('-') until HAProxy has it DOWN
+// ('D'), which lasts until it exits ('o' for exit 0), then the new one up
+// from when HAProxy reports it UP.
+func RestartRow(r Restart, t0, stopped time.Time) TimelineRow {
+	down := r.Down
+	if down.IsZero() || down.After(r.Exited) {
+		down = r.Exited
+	}
+	spans := []Span{
+		{From: t0, To: down, Fill: '-'},
+		{From: down, To: r.Exited, Fill: 'D', End: endMark(r.Exit == "exit 0")},
+	}
+	if !r.Up.IsZero() {
+		spans = append(spans, Span{From: r.Up, To: stopped, Fill: '-', End: 'o'})
+	}
+	return TimelineRow{Label: r.Server, OK: RestartVerdict(r) == RestartedCleanly, Spans: spans,
+		Note: fmt.Sprintf("SIGTERM %s, DOWN %s, exit %s, UP %s", SecondsSince(t0, r.Signalled),
+			SecondsSince(t0, r.Down), SecondsSince(t0, r.Exited), SecondsSince(t0, r.Up))}
+}
+
+// SecondsSince is t on a clock that starts at t0, as Seconds writes it;
+// "never" for a zero t.
+func SecondsSince(t0, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return Seconds(t.Sub(t0))
+}
+
+// endMark is 'o' for an ending that went well, 'X' for one that did not.
+func endMark(ok bool) byte {
+	if ok {
+		return 'o'
+	}
+	return 'X'
+}

@@ -211,19 +211,7 @@ func (d *demo) runRolling(number, of int) {
 		rows = append(rows, row)
 	}
 	for _, r := range restarts {
-		ok := lab.RestartVerdict(r) == lab.RestartedCleanly
-		down := r.Down
-		if down.IsZero() || down.After(r.Exited) {
-			down = r.Exited
-		}
-		rows = append(rows, lab.TimelineRow{Label: r.Server, OK: ok,
-			Spans: []lab.Span{
-				{From: d.stepT0, To: down, Fill: '-'},
-				{From: down, To: r.Exited, Fill: 'D', End: end(r.Exit == "exit 0")},
-				{From: r.Up, To: stopped, Fill: '-', End: 'o'},
-			},
-			Note: fmt.Sprintf("SIGTERM %s, DOWN %s, exit %s, UP %s", at(d.stepT0, r.Signalled),
-				at(d.stepT0, r.Down), at(d.stepT0, r.Exited), at(d.stepT0, r.Up))})
+		rows = append(rows, lab.RestartRow(r, d.stepT0, stopped))
 	}
 	d.report(program, verdicts, lab.Timeline{
 		Start: d.stepT0, Signal: restarts[0].Signalled, SignalName: "app1's SIGTERM",
@@ -232,9 +220,4 @@ func (d *demo) runRolling(number, of int) {
 }
 
 // at is a moment on the step's clock, in seconds; "never" for none.
-func at(t0, t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return lab.Seconds(t.Sub(t0))
-}
+func at(t0, t time.Time) string { return lab.SecondsSince(t0, t) }
