@@ -2,10 +2,12 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +37,8 @@ type timelineBar struct {
 func startDemo(t *testing.T, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
 	trackSources(t)
-	_, port, _ = strings.Cut(freePort(t), ":")
+	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
+	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
 	tmp = t.TempDir()
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
@@ -70,6 +73,7 @@ func readReport(t *testing.T, tmp string) demoReport {
 func expectedSteps() map[string][]lab.Verdict {
 	want := map[string][]lab.Verdict{
 		lab.UpgradeStep.Program:   lab.UpgradeStep.Expect,
+		lab.RollingStep.Program:   lab.RollingStep.Expect,
 		lab.StreamingStep.Program: lab.StreamingStep.Expect,
 		lab.DurableStep.Program:   lab.DurableStep.Expect,
 	}
@@ -109,10 +113,11 @@ func TestDemo(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
+	requireHAProxy(t)
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('=').
 	for _, row := range report.Steps[2].Timeline {
@@ -120,11 +125,11 @@ func TestDemo(t *testing.T) {
 			t.Errorf("03-workers timeline: %s %q: want queued '.' for job3 and job4 only", row.Label, row.Bar)
 		}
 	}
-	assertStreamsEndAtSignal(t, report.Steps[4].Timeline)
+	assertStreamsEndAtSignal(t, report.Steps[5].Timeline)
 	// Step 7's timeline, across the two processes: jobs 1 and 2 run, are
 	// cut by the kill ('X'), held by the dead process's lease ('~'), and
 	// run again; jobs 3 and 4 wait queued across the kill.
-	for _, row := range report.Steps[5].Timeline {
+	for _, row := range report.Steps[6].Timeline {
 		if !strings.HasPrefix(row.Label, "job") {
 			continue
 		}
@@ -133,13 +138,17 @@ func TestDemo(t *testing.T) {
 			t.Errorf("07-durable-jobs timeline: %s %q: want cut and held by the lease for job1 and job2 only, and done", row.Label, row.Bar)
 		}
 	}
-	if len(demo.out.lines("RESULT: PASS 34/34 outcomes matched the lesson")) != 1 {
+	if len(demo.out.lines("RESULT: PASS 39/39 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 6 {
-		t.Errorf("want 6 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 7 {
+		t.Errorf("want 7 timelines, got %d", n)
 	}
 	assertNothingLeft(t, "127.0.0.1:"+port)
+	for _, addr := range stepFiveAddrs(port) {
+		assertNothingLeft(t, addr)
+	}
+	assertNothingLeft(t, tmp) // HAProxy: its config is in the demo's folder
 	assertNoFiles(t, tmp, "report.json")
 }
 
@@ -156,12 +165,16 @@ func TestDemoStep(t *testing.T) {
 		name, shell, step, program string
 	}{
 		{"02-graceful", "", "2", "02-graceful"},
+		{"05-load-balancer", "", "5", "05-load-balancer"},
 		{"06-streaming", "", "6", "06-streaming"},
 		{"07-durable-jobs", "", "7", "07-durable-jobs"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.program == lab.RollingStep.Program {
+				requireHAProxy(t)
+			}
 			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
 			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 			report := readReport(t, tmp)
@@ -218,6 +231,9 @@ func TestDemoInterrupted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.args == nil {
+				requireHAProxy(t) // the whole demo checks for it before it starts
+			}
 			demo, port, tmp := startDemo(t, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
 			seen := map[string]int{}
 			for _, e := range tc.evidence {
@@ -245,9 +261,8 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 9"},
-		{"step-without-a-lesson-step", []string{"--step", "5"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 5"},
-		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 6 or 7 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 9"},
+		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,6 +297,13 @@ func TestDemoBusyPort(t *testing.T) {
 	if got := strings.TrimSpace(p.out.String()); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// stepFiveAddrs are the instances' addresses in step 5: the three ports
+// after PORT.
+func stepFiveAddrs(port string) []string {
+	n, _ := strconv.Atoi(port)
+	return []string{fmt.Sprintf("127.0.0.1:%d", n+1), fmt.Sprintf("127.0.0.1:%d", n+2), fmt.Sprintf("127.0.0.1:%d", n+3)}
 }
 
 // assertNothingLeft fails the test if a process with arg is still running.

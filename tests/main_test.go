@@ -16,9 +16,13 @@ import (
 )
 
 // examples are the programs under test, built once by TestMain.
-var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
+var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs"}
 
 // gracefulExamples are the ones that must finish in-flight requests.
+// 05-load-balancer finishes them too, but keeps its listener open for its
+// drain delay: the shared drain tests (refused at once, prompt idle exit,
+// the timeout counted from the signal) do not hold for it; its own tests
+// are in loadbalancer_test.go.
 var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
 
 // pitfalls are small wrong programs that the README's pitfalls point to,

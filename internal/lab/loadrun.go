@@ -120,8 +120,13 @@ type LoadRun struct {
 //	       port, which would starve a small machine.
 //	-t 10  no request waits more than 10 s (see HeyTimeout).
 func StartHey(d *Driver, hey, url string, args ...string) (*Process, error) {
+	return d.Start(HeyCommand(hey, url, args...))
+}
+
+// HeyCommand is the hey command StartHey starts.
+func HeyCommand(hey, url string, args ...string) *exec.Cmd {
 	flags := []string{"-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout / time.Second))}
-	return d.Start(exec.Command(hey, append(append(flags, args...), url)...))
+	return exec.Command(hey, append(append(flags, args...), url)...)
 }
 
 // BeginLoad starts the program and hey against it (see StartHey), or

@@ -14,8 +14,15 @@ import (
 // benchmark of an idle server's Shutdown must not give it a connection
 // to wait for.
 func Listening(port int) (bool, error) {
+	inodes, err := listeningInodes(port)
+	return len(inodes) > 0, err
+}
+
+// listeningInodes are the inodes of the TCP sockets listening on port.
+func listeningInodes(port int) ([]string, error) {
 	want := fmt.Sprintf(":%04X", port)
 	read := 0
+	var inodes []string
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -23,15 +30,38 @@ func Listening(port int) (bool, error) {
 		}
 		read++
 		for line := range strings.Lines(string(data)) {
-			// "  0: 0100007F:1F90 00000000:0000 0A ...": local address, remote, state.
+			// "  0: 0100007F:1F90 00000000:0000 0A ... 0 12345 ...": local
+			// address, remote, state, ..., the inode tenth.
 			fields := strings.Fields(line)
-			if len(fields) > 3 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
-				return true, nil
+			if len(fields) > 9 && strings.HasSuffix(fields[1], want) && fields[3] == "0A" {
+				inodes = append(inodes, fields[9])
 			}
 		}
 	}
 	if read == 0 {
-		return false, errors.New("cannot read /proc/net/tcp")
+		return nil, errors.New("cannot read /proc/net/tcp")
+	}
+	return inodes, nil
+}
+
+// ListensOn reports whether the process pid holds the socket listening
+// on port: a connection to the port proves only that someone listens.
+func ListensOn(pid, port int) (bool, error) {
+	inodes, err := listeningInodes(port)
+	if err != nil || len(inodes) == 0 {
+		return false, err
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false, err
+	}
+	for _, fd := range fds {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		for _, inode := range inodes {
+			if target == "socket:["+inode+"]" {
+				return true, nil
+			}
+		}
 	}
 	return false, nil
 }

@@ -1,12 +1,13 @@
 // The classroom demo, run by scripts/demo.sh: the graceful-shutdown lesson,
-// live, one step per program. A step's number is its lesson's number; a
-// lesson without a step (05 for now) is skipped, and --step 5 is refused.
+// live, one step per program, numbered as its lesson.
 //
 //  1. 01-basic         gets SIGINT  (Ctrl+C) with requests in flight: they fail.
 //  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish.
 //  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
 //  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
 //     it hands its socket to v2, and not one request fails.
+//  5. 05-load-balancer's three instances behind HAProxy, restarted one by
+//     one under load: HAProxy takes each out before it stops accepting.
 //  6. 06-streaming     gets SIGTERM with an SSE stream, a WebSocket and a
 //     request open: the stream and the socket end at once, the request
 //     finishes, and the process exits 0 without waiting out its budget.
@@ -52,6 +53,9 @@ step numbered as its lesson:
   3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
   4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
                       keep sending requests: it hands its socket over, none fails
+  5. 05-load-balancer runs as 3 instances behind HAProxy, restarted one by one
+                      while 4 clients send requests through it: none fails
+                      (needs haproxy; uses PORT and the three ports after it)
   6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
                       and a request open: the stream and the socket end at
                       once, the request finishes, and it exits 0 right after
@@ -95,6 +99,7 @@ var steps = []step{
 	lessonStep(2, lab.Steps[1]),
 	lessonStep(3, lab.Steps[2]),
 	{4, lab.UpgradeStep.Program, nil, (*demo).runUpgrade}, // builds v1 and v2 itself
+	{5, lab.RollingStep.Program, nil, (*demo).runRolling}, // builds it as a person would
 	{6, lab.StreamingStep.Program, []string{lab.StreamingStep.Program, lab.WebSocketClient}, (*demo).runStreaming},
 	{7, lab.DurableStep.Program, []string{lab.DurableStep.Program}, (*demo).runDurable},
 }
@@ -185,6 +190,9 @@ func main() {
 		d.c = lab.TerminalColours
 	}
 	d.check()
+	if _, err := exec.LookPath("haproxy"); err != nil && slices.ContainsFunc(selected, func(s step) bool { return s.program == lab.RollingStep.Program }) {
+		fail("%s", lab.HAProxyMissing)
+	}
 
 	start := time.Now()
 	d.build(selected)

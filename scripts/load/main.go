@@ -47,6 +47,7 @@ var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
 const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
        load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
        load.sh --arrival [--fast] [-c N] [-z DURATION] [--json FILE]
+       load.sh --rolling [--fast] [-c N] [--json FILE]
 
 Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
@@ -83,6 +84,12 @@ counted, not judged); the SIGHUP loses none.
                 (3s with --upgrade)
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
   --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
+  --rolling     three instances behind HAProxy (needs haproxy), restarted one
+                by one under load, hey running until the restart is done:
+                05-load-balancer, then 02-graceful with HAProxy's retries and
+                without; 05 should fail nothing and need no retry. GET / takes
+                50ms; --fast shortens 05's drain delay from 2s to 1s. Uses PORT
+                and the three ports after it (no PROGRAM, no -z)
   --json FILE   also write the results to FILE as JSON (what the tests read)
   -h, --help    show this help
 
@@ -100,6 +107,7 @@ type options struct {
 	delay    string // GET /'s delay: 1s, 300ms with --fast
 	upgrade  bool
 	arrival  bool
+	rolling  bool
 	jsonFile string
 	programs []string
 	port     int
@@ -118,6 +126,9 @@ func main() {
 	dir, err := d.TempDir("load.")
 	if err != nil {
 		d.Fail(err)
+	}
+	if opts.rolling {
+		runRolling(d, opts, dir) // it exits
 	}
 	var rep lab.LoadReport
 	switch {
@@ -161,6 +172,8 @@ func parse(args []string) (*options, error) {
 			opts.upgrade = true
 		case arg == "--arrival":
 			opts.arrival = true
+		case arg == "--rolling":
+			opts.rolling = true
 		case arg == "-c":
 			conc, err = value("a number")
 		case arg == "-z":
@@ -226,6 +239,9 @@ func parse(args []string) (*options, error) {
 		if len(opts.programs) > 0 {
 			return nil, fmt.Errorf("--arrival always runs 02-graceful, 03-workers and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
 		}
+	}
+	if opts.rolling && (opts.upgrade || opts.arrival || len(opts.programs) > 0 || duration != "") {
+		return nil, fmt.Errorf("--rolling always runs 05-load-balancer and 02-graceful until the restart is done; it takes no --upgrade, --arrival, PROGRAM or -z")
 	}
 	if len(opts.programs) == 0 {
 		opts.programs = allPrograms

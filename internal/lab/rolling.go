@@ -1,0 +1,417 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrPortBusy is RunRolling's error when another process holds one of its
+// ports.
+var ErrPortBusy = errors.New("another process listens on the port")
+
+// Starter starts a command as a Process whose end the caller guarantees:
+// a Driver's Start, or a test's wrapper that ends it at cleanup.
+type Starter func(*exec.Cmd) (*Process, error)
+
+// Restart is what happened to one instance in a rolling restart, as seen
+// by the driver and HAProxy's runtime API.
+type Restart struct {
+	Server    string // HAProxy's name for it: app1
+	OldPID    int
+	NewPID    int
+	Signalled time.Time
+	// Down is when the runtime API first showed the server DOWN (zero:
+	// never while the old process ran).
+	Down time.Time
+	// Stopping is when the old process logged "Shutdown Server": from
+	// then on its listener is closed.
+	Stopping time.Time
+	Exited   time.Time
+	Exit     string    // ExitText
+	Up       time.Time // when the runtime API showed the new one UP
+}
+
+// DownBeforeStopping reports whether HAProxy had taken the instance out
+// before its listener closed.
+func (r Restart) DownBeforeStopping() bool {
+	return !r.Down.IsZero() && !r.Stopping.IsZero() && r.Down.Before(r.Stopping)
+}
+
+// RollingRestart restarts the instances behind h one at a time, the way a
+// deploy does (RestartOne each, with SIGTERM), replacing each in instances
+// with its successor.
+func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
+	var restarts []Restart
+	for i := range instances {
+		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, relaunch, limit)
+		if err != nil {
+			return restarts, err
+		}
+		instances[i] = s
+		restarts = append(restarts, r)
+	}
+	return restarts, nil
+}
+
+// RestartOne restarts the i-th instance behind h: signal it (SIGTERM, by
+// a kill or as the caller likes), wait until it has exited while watching
+// the runtime API to see when HAProxy took it out, start the new one on
+// the same address (relaunch), wait until HAProxy reports it UP. limit
+// bounds each wait. It returns what happened, and the new instance.
+func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
+	r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
+	if err := signal(old); err != nil {
+		return r, nil, err
+	}
+	deadline := time.Now().Add(limit)
+	for old.Running() {
+		if time.Now().After(deadline) {
+			return r, nil, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
+		}
+		if r.Down.IsZero() {
+			states, err := h.ServersState()
+			if err != nil {
+				return r, nil, err
+			}
+			if !states[r.Server].Up() {
+				r.Down = time.Now()
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	state, _ := old.WaitExit(limit)
+	r.Exited, r.Exit = old.ExitedAt, "still running"
+	if state != nil {
+		r.Exit = ExitText(state)
+	}
+	if line, ok := old.Out.First("Shutdown Server"); ok {
+		r.Stopping = line.At
+	}
+	s, err := relaunch(old.Addr)
+	if err != nil {
+		return r, nil, err
+	}
+	r.NewPID = s.PID()
+	if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
+		return r, s, err
+	}
+	return r, s, nil
+}
+
+// RollingConfig is one rolling restart under load: the program's
+// instances behind HAProxy, hey through HAProxy.
+type RollingConfig struct {
+	Program     string   // as the tables show it: "05-load-balancer"
+	Binary      string   // the program to run
+	Args        []string // its flags after -addr
+	HealthCheck string   // see HAProxyConfig
+	Retries     int      // HAProxy's retries
+	Listen      string   // HAProxy's frontend, 127.0.0.1:port
+	Instances   []string // the instances' addresses
+	Hey         string   // the hey binary
+	Clients     int      // hey -c
+	Dir         string   // for haproxy.cfg and its socket; short (see StartHAProxy)
+	// MoreLoad, when set, starts more clients against HAProxy's url once
+	// hey runs; the stop it returns is called before the counts are read.
+	MoreLoad func(url string) (stop func())
+	Limit    time.Duration // bounds each wait
+}
+
+// RollingResult is what one rolling restart saw: hey's report, what
+// HAProxy counted and logged, and each instance's restart.
+type RollingResult struct {
+	Program     string        `json:"program"`
+	Retries     int           `json:"haproxy_retries_setting"`
+	Requests    int           `json:"requests"` // hey's
+	Statuses    map[int]int   `json:"statuses"`
+	Errors      map[Class]int `json:"errors"`
+	Logged      int           `json:"logged"`           // requests in HAProxy's log
+	Retried     int           `json:"retried"`          // show stat: the backend's wretr
+	RetriedLog  int           `json:"retried_requests"` // requests the log shows retried
+	Stalled     int           `json:"stalled"`          // requests the log shows waiting for a retry
+	Slowest     time.Duration `json:"slowest_ns"`       // Ta, the longest in the log
+	RetriedLine string        `json:"retried_line,omitempty"`
+	Restarts    []Restart     `json:"restarts"`
+}
+
+// Failed counts hey's requests that did not get a 200.
+func (r RollingResult) Failed() int {
+	n := 0
+	for code, count := range r.Statuses {
+		if code != 200 {
+			n += count
+		}
+	}
+	for _, count := range r.Errors {
+		n += count
+	}
+	return n
+}
+
+// RunRolling starts the instances and HAProxy in front of them (each with
+// start), waits until HAProxy reports them all UP, starts hey through
+// HAProxy (and MoreLoad), waits until every instance serves, restarts them
+// one by one (RollingRestart), waits until every new one serves, stops hey
+// (SIGINT: it prints its report) and reads the counts.
+//
+// It ends everything it started before it returns, so that the next run
+// may take the same ports.
+func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
+	res := RollingResult{Program: cfg.Program, Retries: cfg.Retries}
+	var started []*Process
+	defer func() {
+		for _, p := range started {
+			_ = p.Kill(cfg.Limit)
+		}
+	}()
+	startedBy := start
+	start = func(cmd *exec.Cmd) (*Process, error) {
+		p, err := startedBy(cmd)
+		if err == nil {
+			started = append(started, p)
+		}
+		return p, err
+	}
+	launch := func(addr string) (*Server, error) {
+		p, err := start(ServerCommand(cfg.Binary, addr, cfg.Args...))
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{Process: p, Addr: addr}
+		if err := s.WaitReady(cfg.Limit); err != nil {
+			if last := LastLine(p); strings.Contains(last, "address already in use") {
+				return nil, fmt.Errorf("%s on %s: %w: %s", cfg.Program, addr, ErrPortBusy, last)
+			}
+			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
+		}
+		// Whoever answered may be another process on a busy port.
+		_, port, _ := strings.Cut(addr, ":")
+		n, _ := strconv.Atoi(port)
+		if ours, err := ListensOn(p.PID(), n); err != nil || !ours {
+			return nil, fmt.Errorf("%s on %s: %w (%v): %s", cfg.Program, addr, ErrPortBusy, err, LastLine(p))
+		}
+		return s, nil
+	}
+	var servers []*Server
+	for _, addr := range cfg.Instances {
+		s, err := launch(addr)
+		if err != nil {
+			return res, err
+		}
+		servers = append(servers, s)
+	}
+	h, err := StartHAProxy(start, cfg.Dir, HAProxyConfig{Listen: cfg.Listen, Servers: cfg.Instances,
+		Retries: cfg.Retries, Socket: cfg.Dir + "/admin.sock", HealthCheck: cfg.HealthCheck}, cfg.Limit)
+	if err != nil {
+		return res, err
+	}
+	if err := h.WaitAllUp(cfg.Limit); err != nil {
+		return res, err
+	}
+	url := "http://" + cfg.Listen + "/"
+	// -z bounds hey should nothing stop it; SIGINT ends it sooner.
+	hey, err := start(HeyCommand(cfg.Hey, url, "-c", strconv.Itoa(cfg.Clients), "-z", (10 * cfg.Limit).String()))
+	if err != nil {
+		return res, err
+	}
+	stopMore := func() {}
+	if cfg.MoreLoad != nil {
+		stopMore = sync.OnceFunc(cfg.MoreLoad(url))
+	}
+	defer func() { stopMore() }()
+	// Evidence that the load reaches every instance, before and after.
+	serving := func(servers []*Server) error {
+		for _, s := range servers {
+			if err := s.WaitLog("GET / started", 3, cfg.Limit); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := serving(servers); err != nil {
+		return res, err
+	}
+	res.Restarts, err = RollingRestart(h, servers, launch, cfg.Limit)
+	if err != nil {
+		return res, fmt.Errorf("rolling restart: %w", err)
+	}
+	if err := serving(servers); err != nil {
+		return res, err
+	}
+
+	if err := hey.Signal(syscall.SIGINT); err != nil {
+		return res, err
+	}
+	if _, err := hey.WaitExit(HeyTimeout + cfg.Limit); err != nil {
+		return res, err
+	}
+	stopMore()
+	report := ParseHey(hey.Out.String())
+	res.Statuses, res.Errors = report.Statuses, report.Errors
+	for _, n := range report.Statuses {
+		res.Requests += n
+	}
+	for _, n := range report.Errors {
+		res.Requests += n
+	}
+	stats, err := h.Stats()
+	if err != nil {
+		return res, err
+	}
+	res.Retried = stats["BACKEND"].Retries
+	for _, req := range HAProxyRequests(h.Out.All()) {
+		res.Logged++
+		if req.Retries > 0 {
+			res.RetriedLog++
+			res.RetriedLine = req.Text
+		}
+		if req.Stalled() {
+			res.Stalled++
+		}
+		res.Slowest = max(res.Slowest, req.Total)
+	}
+	if res.Logged == 0 {
+		return res, errors.New("no request in HAProxy's log")
+	}
+	return res, nil
+}
+
+// RollingReport is load.sh --rolling's --json report.
+type RollingReport struct {
+	Mode       string          `json:"mode"` // "rolling"
+	Results    []RollingResult `json:"results"`
+	Mismatches []string        `json:"mismatches"`
+}
+
+// DownBeforeStopping counts the instances HAProxy had taken out before
+// their listener closed.
+func (r RollingResult) DownBeforeStopping() int {
+	n := 0
+	for _, restart := range r.Restarts {
+		if restart.DownBeforeStopping() {
+			n++
+		}
+	}
+	return n
+}
+
+// Name is the result's column heading: "05-load-balancer, retries 3".
+func (r RollingResult) Name() string {
+	return fmt.Sprintf("%s, retries %d", r.Program, r.Retries)
+}
+
+// WriteRollingTable writes the results side by side, one column each.
+func WriteRollingTable(w io.Writer, results []RollingResult) {
+	const labelWidth, columnWidth = 24, 29
+	row := func(label string, value func(RollingResult) string) {
+		fmt.Fprintf(w, "%-*s", labelWidth, label)
+		for _, r := range results {
+			fmt.Fprintf(w, " %*s", columnWidth, value(r))
+		}
+		fmt.Fprintln(w)
+	}
+	row("", RollingResult.Name)
+	row("requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) })
+	var codes []int
+	for _, r := range results {
+		for code := range r.Statuses {
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		row(fmt.Sprintf("status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Statuses[code]) })
+	}
+	for _, class := range Classes {
+		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
+	}
+	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
+	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
+	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
+	row("DOWN before it stopped", func(r RollingResult) string {
+		return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
+	})
+}
+
+// RollingMismatches says where the results contradict the lesson: 05
+// fails nothing, needs no retry, and leaves HAProxy before it stops
+// accepting; 02 needs HAProxy's retries, or, without them, costs 503s.
+func RollingMismatches(results []RollingResult) []string {
+	var found []string
+	for _, r := range results {
+		switch {
+		case r.Program == "05-load-balancer":
+			if n := r.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests failed, want none", r.Name(), n))
+			}
+			if r.Retried > 0 || r.Stalled > 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections, want none", r.Name(), r.Retried))
+			}
+			if n := r.DownBeforeStopping(); n != len(r.Restarts) {
+				found = append(found, fmt.Sprintf("%s: %d of %d instances DOWN before they stopped accepting, want all", r.Name(), n, len(r.Restarts)))
+			}
+		case r.Retries > 0:
+			if r.Retried == 0 {
+				found = append(found, r.Name()+": HAProxy retried no connection, want some")
+			}
+		default:
+			if r.Statuses[503] == 0 {
+				found = append(found, r.Name()+": no 503, want some")
+			}
+		}
+	}
+	return found
+}
+
+// FreePortRun returns n consecutive loopback addresses that were free a
+// moment ago, below the kernel's ephemeral range, and remembers them for
+// the leftover check. A rolling restart starts an instance again on a port
+// that stood free for a moment: in the ephemeral range, one of the many
+// connections the load opens meanwhile could take it as its own port, and
+// the new instance could not listen.
+func FreePortRun(n int) ([]string, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if v, err := strconv.Atoi(fields[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	// From 20000: below are the ports people pick by hand (8080, 18xxx).
+	const from = 20000
+	if low-n <= from {
+		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
+	}
+	for range 100 {
+		first := from + rand.IntN(low-n-from)
+		var addrs []string
+		for port := first; port < first+n; port++ {
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				break
+			}
+			ln.Close()
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == n {
+			for _, addr := range addrs {
+				RememberAddr(addr)
+			}
+			return addrs, nil
+		}
+	}
+	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
+}

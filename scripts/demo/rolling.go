@@ -1,0 +1,223 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// runRolling is step 5: 05-load-balancer's three instances behind HAProxy
+// on PORT (the instances on the three ports after it), restarted one by
+// one while clients send GET / through HAProxy.
+func (d *demo) runRolling(number int) {
+	step := lab.RollingStep
+	program := step.Program
+	_, portText, _ := net.SplitHostPort(d.addr)
+	port, _ := strconv.Atoi(portText)
+	var addrs []string
+	for i := 1; i <= step.Instances; i++ {
+		addr := "127.0.0.1:" + strconv.Itoa(port+i)
+		if err := lab.RequireFreePort(addr); err != nil {
+			d.die("%v", err)
+		}
+		addrs = append(addrs, addr)
+	}
+	drain := lab.RollingDrainDelay(d.t)
+	flags := []string{"-delay", d.t.UpDelay.String(), "-drain-delay", drain.String(), "-timeout", d.t.Timeout.String()}
+	get := d.curlLine(lab.CurlHeaders, "GET", "/")
+	build := lab.BuildCommand(program, "./"+program, "")
+	lines := []string{quote(build...)}
+	for _, addr := range addrs {
+		lines = append(lines, quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
+	}
+	lines = append(lines, "cat haproxy.cfg            # written by the demo: 3 servers, option httpchk GET /readyz",
+		"haproxy -db -f haproxy.cfg &",
+		fmt.Sprintf("%s   # %d clients through HAProxy, again and again", get, step.Clients),
+		"kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;",
+		"                           # then app2, then app3 (HAProxy's state from its runtime API)",
+		"kill -TERM <each pid>      # once the load stopped; HAProxy too")
+	d.banner(stepTitle(number, program+", a rolling restart behind HAProxy"), []string{
+		"In production several instances sit behind a load balancer, and a deploy",
+		"restarts them one by one. HAProxy learns that one is going only when its",
+		"health check fails: 02-graceful, which closes its listener at the signal,",
+		"refuses what HAProxy still sends it meanwhile. 05-load-balancer answers",
+		fmt.Sprintf("/readyz with 503 from the signal on and keeps serving for -drain-delay (%s):", drain),
+		"HAProxy takes it out (DOWN) before it stops accepting. Every request gets",
+		"a 200, and HAProxy never has to retry one.",
+	}, lines)
+	d.pauseFor(fmt.Sprintf("run step %d", number))
+	fmt.Println()
+	d.stepT0 = time.Time{}
+
+	d.show(quote("cd", d.root))
+	build[len(build)-2] = filepath.Join(d.bin, program) // -o into the build folder
+	d.run(d.root, build...)
+	d.show(quote("cd", d.bin))
+
+	launch := func(addr string) (*lab.Server, error) {
+		d.show(quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
+		s, err := d.drv.Launch(filepath.Join(d.bin, program), addr, flags...)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.WaitReady(10 * time.Second); err != nil {
+			return nil, fmt.Errorf("%s did not start: %v: %s", addr, err, lastLine(s.Out))
+		}
+		d.note("listening on %s, PID %d", addr, s.PID())
+		return s, nil
+	}
+	var servers []*lab.Server
+	for _, addr := range addrs {
+		s, err := launch(addr)
+		if err != nil {
+			d.die("%v", err)
+		}
+		servers = append(servers, s)
+	}
+	cfg := lab.HAProxyConfig{Listen: d.addr, Servers: addrs, Retries: 3, Socket: filepath.Join(d.bin, "admin.sock"), HealthCheck: "/readyz"}
+	if err := os.WriteFile(filepath.Join(d.bin, "haproxy.cfg"), []byte(cfg.Text()), 0o644); err != nil {
+		d.die("%v", err)
+	}
+	d.show("cat haproxy.cfg")
+	text, err := exec.Command("cat", filepath.Join(d.bin, "haproxy.cfg")).Output()
+	if err != nil {
+		d.die("cat haproxy.cfg: %v", err)
+	}
+	for line := range strings.Lines(string(text)) {
+		d.result(strings.TrimRight(line, "\n"))
+	}
+	d.show("haproxy -db -f haproxy.cfg &")
+	h, err := lab.StartHAProxy(d.drv.Start, d.bin, cfg, 10*time.Second)
+	if err != nil {
+		d.die("%v", err)
+	}
+	if err := h.WaitAllUp(10 * time.Second); err != nil {
+		d.die("%v", err)
+	}
+	d.note("HAProxy (PID %d) reports app1, app2 and app3 UP", h.PID())
+
+	// The clients.
+	d.stepT0 = time.Now()
+	stop := make(chan struct{})
+	clients := make([]*client, step.Clients)
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d.t.LoadFor)
+	for n := range clients {
+		if n > 0 {
+			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
+		}
+		d.show(get + " &   # client" + strconv.Itoa(n+1) + ", again and again")
+		c := &client{}
+		clients[n] = c
+		wg.Go(func() {
+			for range loadMax {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+				a := d.curl(lab.CurlHeaders, "GET", "/")
+				c.mu.Lock()
+				c.answers = append(c.answers, a)
+				c.mu.Unlock()
+			}
+		})
+	}
+	serving := func() {
+		for _, s := range servers {
+			d.waitLog(s, lab.Evidence{Text: "GET / started", N: step.Answers})
+		}
+	}
+	serving()
+	d.note("every instance has answered %d requests", step.Answers)
+
+	var restarts []lab.Restart
+	for i := range servers {
+		d.note("app%d: SIGTERM; HAProxy's runtime API says when it is DOWN", i+1)
+		r, s, err := lab.RestartOne(h, i, servers[i], func(old *lab.Server) error {
+			d.kill(syscall.SIGTERM, old.PID())
+			return nil
+		}, launch, 30*time.Second)
+		if err != nil {
+			d.die("%v", err)
+		}
+		servers[i] = s
+		restarts = append(restarts, r)
+		d.note("app%d: DOWN at +%s s, %s at +%s s, the new one UP at +%s s", i+1, at(d.stepT0, r.Down),
+			r.Exit, at(d.stepT0, r.Exited), at(d.stepT0, r.Up))
+	}
+	serving()
+	d.note("stop the load: each client finishes the request it has in flight")
+	close(stop)
+	wg.Wait()
+	stats, err := h.Stats()
+	if err != nil {
+		d.die("%v", err)
+	}
+	d.note("stop the instances and HAProxy")
+	for _, s := range servers {
+		d.kill(syscall.SIGTERM, s.PID())
+	}
+	for _, s := range servers {
+		d.waitExit(s)
+	}
+	d.kill(syscall.SIGTERM, h.PID())
+	if _, err := h.WaitExit(10 * time.Second); err != nil {
+		d.die("%v", err)
+	}
+	stopped := time.Now()
+
+	answers := make([][]*lab.Curl, len(clients))
+	for n, c := range clients {
+		answers[n] = c.all()
+	}
+	got := map[string]string{
+		"requests": requestsVerdict(answers),
+		"retries":  fmt.Sprintf("%d (HAProxy's show stat)", stats["BACKEND"].Retries),
+	}
+	for _, r := range restarts {
+		got[r.Server] = lab.RestartVerdict(r)
+	}
+	var verdicts []lab.Verdict
+	for _, want := range step.Expect {
+		verdicts = append(verdicts, lab.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
+	}
+
+	var rows []lab.TimelineRow
+	for n, as := range answers {
+		row := lab.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
+		bad := 0
+		for _, a := range as {
+			s := lab.Span{From: a.Sent, To: a.Done, Fill: '=', End: 'o'}
+			if !a.OK() {
+				s.End, row.OK = 'X', false
+				bad++
+			}
+			row.Spans = append(row.Spans, s)
+		}
+		row.Note = fmt.Sprintf("%d answered, %d failed", len(as)-bad, bad)
+		rows = append(rows, row)
+	}
+	for _, r := range restarts {
+		rows = append(rows, lab.RestartRow(r, d.stepT0, stopped))
+	}
+	d.report(program, verdicts, lab.Timeline{
+		Start: d.stepT0, Signal: restarts[0].Signalled, SignalName: "app1's SIGTERM",
+		Rows: rows, Legend: lab.LegendRolling,
+	})
+}
+
+// at is a moment on the step's clock, in seconds; "never" for none.
+func at(t0, t time.Time) string { return lab.SecondsSince(t0, t) }

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// rollingRuns are --rolling's side by side: the same load, the same
+// HAProxy; 05 checked on /readyz, 02 (which has none) on a connect; 02
+// once with HAProxy's usual retries and once without.
+var rollingRuns = []struct {
+	program     string
+	retries     int
+	healthCheck string
+}{
+	{"05-load-balancer", 3, "/readyz"},
+	{"02-graceful", 3, ""},
+	{"02-graceful", 0, ""},
+}
+
+// runRolling is the --rolling mode: three instances behind HAProxy on
+// PORT (the instances on the three ports after it), restarted one by one
+// under hey's load; it prints the table and the verdict, writes --json,
+// and exits.
+func runRolling(d *lab.Driver, opts *options, dir string) {
+	out := d.Stdout()
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		d.Fail(errors.New(lab.HAProxyMissing))
+	}
+	build(d, dir, "02-graceful", "05-load-balancer")
+	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
+	var instances []string
+	for i := 1; i <= 3; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", opts.port+i)
+		if err := lab.RequireFreePort(addr); err != nil {
+			d.Fail(err)
+		}
+		instances = append(instances, addr)
+	}
+	// 05's drain delay: HAProxy needs fall × inter = 200 ms to see the
+	// 503s; the rest is room for a busy machine.
+	drainDelay := "2s"
+	if opts.delay == "300ms" {
+		drainDelay = "1s"
+	}
+	// GET / answers in 50 ms: a fast handler, so that the requests come
+	// often and many fall into the moment when 02's port refuses
+	// connections (from its listener closing until HAProxy's second failed
+	// check or the new instance listening, whichever comes first).
+	const delay = "50ms"
+	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d;\n", listen, delay, opts.clients)
+	fmt.Fprintf(out, "each instance in turn: SIGTERM, wait for its exit, start it again, wait until HAProxy reports it UP. 05: -drain-delay %s.\n", drainDelay)
+	var results []lab.RollingResult
+	for _, run := range rollingRuns {
+		fmt.Fprintf(out, "running %s behind HAProxy with retries %d ...\n", run.program, run.retries)
+		haproxyDir, err := d.TempDir("haproxy.")
+		if err != nil {
+			d.Fail(err)
+		}
+		args := []string{"-delay", delay, "-timeout", "20s"}
+		if run.program == "05-load-balancer" {
+			args = append(args, "-drain-delay", drainDelay)
+		}
+		r, err := lab.RunRolling(d.Start, lab.RollingConfig{
+			Program: run.program, Binary: filepath.Join(dir, run.program), Args: args,
+			HealthCheck: run.healthCheck, Retries: run.retries, Listen: listen, Instances: instances,
+			Hey: filepath.Join(dir, "hey"), Clients: opts.clients, Dir: haproxyDir, Limit: 30 * time.Second,
+		})
+		if err != nil {
+			d.Fail(err)
+		}
+		results = append(results, r)
+	}
+
+	fmt.Fprintln(out)
+	lab.WriteRollingTable(out, results)
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "HAProxy retried:    connections refused by an instance, retried on it after 1 s (show stat's wretr)")
+	fmt.Fprintln(out, "stalled by a retry: requests whose log line shows a retry or a connect of 1 s or more")
+	fmt.Fprintln(out, "DOWN before:        HAProxy's runtime API showed the instance DOWN before it logged 'Shutdown Server'")
+	rep := lab.RollingReport{Mode: "rolling", Results: results, Mismatches: lab.RollingMismatches(results)}
+	if opts.jsonFile != "" && !d.Interrupted() {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
+			d.Fail(err)
+		}
+	}
+	d.Exit(lab.WriteVerdict(out, rep.Mismatches))
+}

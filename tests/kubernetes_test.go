@@ -1,0 +1,129 @@
+package tests
+
+import (
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// graceMargin is what terminationGracePeriodSeconds must leave beyond
+// -drain-delay + -timeout: the process must get to exit (and a slow node to
+// deliver the signal) before the kubelet's SIGKILL.
+const graceMargin = 5 * time.Second
+
+// serverFlags reads 05-load-balancer's flags from the container's command,
+// with the program's own defaults, the way the program would.
+func serverFlags(t *testing.T, args []string) (addr string, drainDelay, timeout time.Duration) {
+	t.Helper()
+	fs := flag.NewFlagSet("05-load-balancer", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a := fs.String("addr", ":8080", "")
+	fs.Duration("delay", 5*time.Second, "")
+	d := fs.Duration("drain-delay", 5*time.Second, "")
+	to := fs.Duration("timeout", 5*time.Second, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		t.Fatalf("the container's command %q is not 05-load-balancer's flags: %v", args, err)
+	}
+	return *a, *d, *to
+}
+
+// 05-load-balancer/kubernetes.yaml, decoded strictly with the Kubernetes
+// API types (an unknown or misspelt field fails): the program started in
+// exec form, so that it is PID 1 and gets the SIGTERM; a readiness probe on
+// /readyz; a grace period that covers the drain delay and the shutdown
+// budget the command line gives, with a margin; a Service that reaches the
+// pods.
+func TestKubernetesManifest(t *testing.T) {
+	t.Parallel()
+	trackSources(t)
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "05-load-balancer", "kubernetes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deployment *appsv1.Deployment
+	var service *corev1.Service
+	for doc := range strings.SplitSeq(string(data), "\n---\n") {
+		var kind struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &kind); err != nil {
+			t.Fatal(err)
+		}
+		switch kind.Kind {
+		case "Deployment":
+			deployment = &appsv1.Deployment{}
+			err = yaml.UnmarshalStrict([]byte(doc), deployment)
+		case "Service":
+			service = &corev1.Service{}
+			err = yaml.UnmarshalStrict([]byte(doc), service)
+		default:
+			t.Fatalf("unexpected document of kind %q", kind.Kind)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", kind.Kind, err)
+		}
+	}
+	if deployment == nil || service == nil {
+		t.Fatal("want a Deployment and a Service")
+	}
+
+	pod := deployment.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("want one container, got %d", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	// Exec form: the program itself, not a shell that would run it as its
+	// child and keep the SIGTERM to itself (TestPitfallShellAsPID1).
+	if len(c.Command) == 0 || filepath.Base(c.Command[0]) != "05-load-balancer" || len(c.Args) != 0 {
+		t.Fatalf("want the program itself as the command, in exec form, got command %q args %q", c.Command, c.Args)
+	}
+	addr, drainDelay, timeout := serverFlags(t, c.Command[1:])
+
+	if pod.TerminationGracePeriodSeconds == nil {
+		t.Fatal("want terminationGracePeriodSeconds set")
+	}
+	grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
+	if need := drainDelay + timeout + graceMargin; grace < need {
+		t.Errorf("terminationGracePeriodSeconds is %s: SIGKILL may come before -drain-delay %s + -timeout %s + a %s margin = %s",
+			grace, drainDelay, timeout, graceMargin, need)
+	}
+
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ports) != 1 || int(c.Ports[0].ContainerPort) != port {
+		t.Fatalf("want the one container port to be -addr's %d, got %+v", port, c.Ports)
+	}
+	probe := c.ReadinessProbe
+	if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != "/readyz" ||
+		(probe.HTTPGet.Port.String() != c.Ports[0].Name && probe.HTTPGet.Port.IntValue() != int(c.Ports[0].ContainerPort)) {
+		t.Fatalf("want a readiness probe GET /readyz on the container's port, got %+v", probe)
+	}
+	// The probe must see /readyz fail while the program still serves.
+	if noticed := time.Duration(max(probe.PeriodSeconds, 1)*max(probe.FailureThreshold, 1)) * time.Second; noticed >= drainDelay {
+		t.Errorf("the probe notices the 503s after %s, not within the %s drain delay", noticed, drainDelay)
+	}
+
+	labels := deployment.Spec.Template.Labels
+	for k, v := range service.Spec.Selector {
+		if labels[k] != v {
+			t.Errorf("the Service selects %s=%s, the pods are labelled %v", k, v, labels)
+		}
+	}
+	if len(service.Spec.Ports) != 1 || service.Spec.Ports[0].TargetPort.String() != c.Ports[0].Name {
+		t.Errorf("want the Service to target the container's port %q, got %+v", c.Ports[0].Name, service.Spec.Ports)
+	}
+}

@@ -1,0 +1,389 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
+)
+
+// readyz sends GET /readyz on a connection of its own.
+func readyz(s *server) lab.Response {
+	return lab.Send(context.Background(), http.MethodGet, s.url("/readyz"))
+}
+
+// readResponse reads one answer from a raw keep-alive connection.
+func readResponse(t *testing.T, r *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// 05-load-balancer's contract with the load balancer: /readyz says 200
+// ready while serving and 503 draining from the signal on; for the drain
+// delay the listener stays open and serves every request, new connections
+// and keep-alive ones, each answer closing its connection; then Shutdown as
+// in 02: in-flight requests finish, new connections are refused, exit 0.
+func TestReadyzContract(t *testing.T) {
+	t.Parallel()
+	const drainDelay = 3 * time.Second
+	s, pending := startInFlight(t, "05-load-balancer", "-delay", "1s", "-drain-delay", drainDelay.String(), "-timeout", "20s")
+	pid := strconv.Itoa(s.PID())
+
+	if r := readyz(s); r.Status != http.StatusOK || r.Body != "ready" || r.PID != pid {
+		t.Fatalf("before the signal: want 200 %q from pid %s, got %d %q from %q (err %v)", "ready", pid, r.Status, r.Body, r.PID, r.Err)
+	}
+	// A keep-alive connection opened before the signal.
+	conn := dial(t, s.addr)
+	defer conn.Close()
+	connReader := bufio.NewReader(conn)
+	const request = "GET /readyz HTTP/1.1\r\nHost: lab\r\n\r\n"
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := readResponse(t, connReader); resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("before the signal: want 200 on a connection kept open, got %d (close %v)", resp.StatusCode, resp.Close)
+	}
+
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	// Readiness fails at once: ask until it does, then see how long it took.
+	var first lab.Response
+	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
+	}
+	failedAfter := first.Done.Sub(signalled)
+	if first.Status != http.StatusServiceUnavailable || first.Body != "draining" || first.PID != pid {
+		t.Fatalf("after the signal: want 503 %q from pid %s, got %d %q from %q (err %v)", "draining", pid, first.Status, first.Body, first.PID, first.Err)
+	}
+	if failedAfter > 100*time.Millisecond {
+		t.Errorf("/readyz answered 503 %s after the signal, want within 100ms", failedAfter.Round(time.Millisecond))
+	}
+	s.waitLog(t, "Draining: /readyz answers 503 from now on; still serving for 3s", 1)
+
+	// The drain: a new connection is served, its answer closes it.
+	late := send(http.MethodGet, s.url("/"))
+	assertWelcome(t, late)
+	if sinceSignal := time.Since(signalled); sinceSignal >= drainDelay {
+		t.Fatalf("the request sent during the drain took until %s after the signal: the check proves nothing", sinceSignal)
+	}
+	// The keep-alive connection is served too, once, and then closed.
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := readResponse(t, connReader); resp.StatusCode != http.StatusServiceUnavailable || body != "draining" || !resp.Close {
+		t.Fatalf("during the drain, on the old connection: want 503 %q and Connection: close, got %d %q (close %v)", "draining", resp.StatusCode, body, resp.Close)
+	}
+	if n, err := connReader.ReadByte(); err != io.EOF {
+		t.Fatalf("want the server to close the keep-alive connection after its answer, read %q, %v", n, err)
+	}
+
+	// The request in flight at the signal was answered (1 s), well inside the drain.
+	assertWelcome(t, receive(t, pending))
+	s.waitLog(t, "Shutdown Server ...", 1)
+	shutdownAt, _ := s.out.First("Shutdown Server ...")
+	if held := shutdownAt.At.Sub(signalled); held < drainDelay {
+		t.Errorf("shutdown started %s after the signal, before the %s drain delay was over", held.Round(time.Millisecond), drainDelay)
+	}
+	s.waitRefused(t, 5*time.Second)
+	assertFailed(t, send(http.MethodGet, s.url("/")), refused)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	for _, line := range []string{"Draining:", "Shutdown Server ...", "Server exiting"} {
+		if len(s.out.lines(line)) != 1 {
+			t.Errorf("want one log line %q\noutput:\n%s", line, s.out)
+		}
+	}
+}
+
+// A second signal forces the exit, during the drain delay or during the
+// shutdown after it.
+func TestLoadBalancerSecondSignal(t *testing.T) {
+	t.Parallel()
+	for _, phase := range []struct {
+		name, drainDelay, waitFor string
+	}{
+		{"during the drain", "60s", "Draining:"},
+		{"during the shutdown", "100ms", "Shutdown Server ..."},
+	} {
+		for _, second := range signals {
+			t.Run(phase.name+"/"+signalNames[second], func(t *testing.T) {
+				t.Parallel()
+				s, pending := startInFlight(t, "05-load-balancer", "-delay", "60s", "-drain-delay", phase.drainDelay, "-timeout", "60s")
+				s.signal(t, syscall.SIGTERM)
+				s.waitLog(t, phase.waitFor, 1)
+				s.signal(t, second)
+				// exitTimeout (30 s) is well inside the 60 s drain and the 60 s
+				// budget: an exit in time can only be the forced one.
+				s.assertKilledBy(t, s.waitExit(t), second)
+				assertFailed(t, receive(t, pending), cut)
+			})
+		}
+	}
+}
+
+// -timeout is the shutdown's budget counted from the end of the drain:
+// the whole stop takes drain-delay + timeout, then the process gives up on
+// the request still in flight and exits 1.
+func TestLoadBalancerTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the slow timeout scenario")
+	}
+	t.Parallel()
+	const drainDelay, budget = 2 * time.Second, time.Second
+	s, pending := startInFlight(t, "05-load-balancer", "-delay", "30s", "-drain-delay", drainDelay.String(), "-timeout", budget.String())
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	state := s.waitExit(t)
+	took := time.Since(signalled)
+
+	s.assertExitedWith(t, state, 1)
+	assertFailed(t, receive(t, pending), cut)
+	if len(s.out.lines("Server Shutdown: context deadline exceeded")) != 1 || len(s.out.lines("Server exiting")) != 0 {
+		t.Errorf("want the timeout logged, and no clean exit claimed\noutput:\n%s", s.out)
+	}
+	// The upper bound is a guard (Go's idle-poll slack, a busy machine), far
+	// below the 30 s the request would take.
+	if took < drainDelay+budget || took > drainDelay+budget+500*time.Millisecond+5*time.Second {
+		t.Errorf("exit %s after the signal, want about %s (drain delay + timeout)", took.Round(time.Millisecond), drainDelay+budget)
+	}
+}
+
+// requireHAProxy skips a test where haproxy is missing, saying how to
+// install it, except under CI=true, where .ci/run installs it and the
+// tests must run.
+func requireHAProxy(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(lab.HAProxyMissing)
+		}
+		t.Skip(lab.HAProxyMissing)
+	}
+}
+
+// shortTempDir is a temporary folder with a short path, removed at
+// cleanup: a unix socket's path has 107 bytes at most, and t.TempDir's
+// carry the test's name.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "haproxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// A rolling restart of three instances behind HAProxy, under load from hey
+// and from keep-alive clients that never resend a request: each instance
+// in turn gets SIGTERM, exits, and is started again on its port; the next
+// one goes once HAProxy reports the new one UP (lab.RunRolling, which
+// load.sh --rolling runs too). Same load, same HAProxy configuration,
+// 02-graceful and 05-load-balancer side by side.
+//
+// 05 fails no request and needs no retry: HAProxy's runtime API shows
+// each instance DOWN before it stopped accepting. 02 closes its listener
+// at the signal, while HAProxy still sends it connections: with retries 3
+// HAProxy retries them (a second later), with retries 0 they become 503s.
+func TestRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skips the rolling restarts")
+	}
+	t.Parallel()
+	requireHAProxy(t)
+	for _, tc := range []struct {
+		name        string
+		program     string
+		retries     int
+		healthCheck string
+		args        []string
+	}{
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", "2s"}},
+		// 02 has no /readyz (it would answer 404): HAProxy can only check
+		// that it accepts connections.
+		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
+		{"02-graceful/retries-0", "02-graceful", 0, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trackSources(t)
+			cfg := lab.RollingConfig{
+				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
+				Args:        append([]string{"-delay", rollingDelay, "-timeout", "20s"}, tc.args...),
+				HealthCheck: tc.healthCheck, Retries: tc.retries,
+				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
+				Limit: exitTimeout,
+			}
+			var once *onceLoad
+			cfg.MoreLoad = func(url string) func() {
+				once = startOnceLoad(url, rollingClients)
+				return once.halt
+			}
+			start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+			// Another process may take a free port between our probe and
+			// the bind: then try other ports, a few times (as startServer).
+			var result lab.RollingResult
+			var err error
+			for attempt := 1; ; attempt++ {
+				addrs := freePortRun(t, 4)
+				cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
+				result, err = lab.RunRolling(start, cfg)
+				if err == nil || attempt == 3 || !errors.Is(err, lab.ErrPortBusy) {
+					break
+				}
+				t.Logf("attempt %d: %v", attempt, err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			onceCounts, onceExamples := once.tally.snapshot()
+			onceRequests, onceFailed := 0, 0
+			for class, n := range onceCounts {
+				onceRequests += n
+				if class != answered {
+					onceFailed += n
+				}
+			}
+			status503 := result.Statuses[http.StatusServiceUnavailable] + onceCounts[rejected]
+			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, %v %v; "+
+				"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
+				tc.name, result.Requests, result.Statuses, result.Errors, onceRequests, onceCounts, onceExamples,
+				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, status503)
+			if result.RetriedLine != "" {
+				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
+			}
+			for _, r := range result.Restarts {
+				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
+					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
+					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up))
+				if r.Exit != "exit 0" {
+					t.Errorf("%s: want exit 0, got %s", r.Server, r.Exit)
+				}
+			}
+
+			switch {
+			case tc.program == "05-load-balancer":
+				if failed := result.Failed() + onceFailed; failed > 0 {
+					t.Errorf("want no failed request, got %d", failed)
+				}
+				if result.Retried > 0 || result.RetriedLog > 0 || result.Stalled > 0 {
+					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log, %d stalled)",
+						result.Retried, result.RetriedLog, result.Stalled)
+				}
+				for _, r := range result.Restarts {
+					if !r.DownBeforeStopping() {
+						t.Errorf("%s: want HAProxy to show it DOWN before it stopped accepting: DOWN after %s, listener closing after %s",
+							r.Server, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping))
+					}
+				}
+			case tc.retries > 0:
+				if result.Retried == 0 || result.Stalled == 0 {
+					t.Errorf("want HAProxy to retry the connections 02 refused, got %d retries, %d stalled", result.Retried, result.Stalled)
+				}
+			default:
+				if status503 == 0 {
+					t.Errorf("without retries, want the connections 02 refused to become 503s, got none")
+				}
+			}
+		})
+	}
+}
+
+// freePortRun is n consecutive free ports, below the ephemeral range (see
+// lab.FreePortRun).
+func freePortRun(t *testing.T, n int) []string {
+	t.Helper()
+	addrs, err := lab.FreePortRun(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addrs
+}
+
+// since is how long after from at came, "never" for a zero at.
+func since(from, at time.Time) string {
+	if at.IsZero() {
+		return "never"
+	}
+	return at.Sub(from).Round(time.Millisecond).String()
+}
+
+// A rolling restart's GET / takes rollingDelay: a fast handler, so that
+// the requests come often (some 300 a second from both kinds of client)
+// and many fall into the moment when 02's port refuses connections: from
+// its listener closing until HAProxy's second failed check or the new
+// instance listening, whichever comes first (20 to 200 ms here).
+// rollingClients is how many clients hey runs, and how many never resend.
+const (
+	rollingDelay   = "50ms"
+	rollingClients = 8
+)
+
+// onceLoad is keep-alive clients that never resend a request (sendOnce).
+type onceLoad struct {
+	stop    chan struct{}
+	halt    func()
+	workers sync.WaitGroup
+	tally   *loadTally
+}
+
+// rejected is a 503 from HAProxy: no server took the request.
+const rejected errorClass = "503"
+
+// startOnceLoad starts n clients against url; they stop at halt, at the
+// latest after loadLimit.
+func startOnceLoad(url string, n int) *onceLoad {
+	l := &onceLoad{stop: make(chan struct{}), tally: &loadTally{counts: map[errorClass]int{}, examples: map[errorClass]string{}}}
+	l.halt = sync.OnceFunc(func() { close(l.stop); l.workers.Wait() })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: clientTimeout}
+	deadline := time.Now().Add(loadLimit)
+	for range n {
+		l.workers.Go(func() {
+			for time.Now().Before(deadline) {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				class, err := sendOnce(client, url)
+				if class == other && strings.HasPrefix(err.Error(), "status 503") {
+					class = rejected
+				}
+				l.tally.add(class, err)
+				if class != answered {
+					// Pacing, like hey's -q: a failure comes back at once, and
+					// the client must not spin on it.
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	return l
+}
+
+// snapshot copies the counts and an example error of each class.
+func (l *loadTally) snapshot() (map[errorClass]int, map[errorClass]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.counts), maps.Clone(l.examples)
+}
