@@ -151,7 +151,10 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if upgraded {
-		if err := finishAccepted(shutdownCtx, ln, serveErr, conns, &draining); err != nil {
+		// A short -timeout shortens the idle grace too: the drain must fit
+		// in the budget, or the old process would exit 1 for one idle client.
+		grace := min(idleGrace, timeout/4)
+		if err := finishAccepted(shutdownCtx, ln, serveErr, conns, &draining, grace); err != nil {
 			return fmt.Errorf("hand-over: %w", err)
 		}
 	}
@@ -174,6 +177,7 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 // later): it is never idle that long. What is left is HTTP/1.1's own race:
 // a client that reuses a connection idle for longer, at the very instant
 // it is closed, sees it fail (clients resend an idempotent request then).
+// A -timeout under 4 s shortens it to a quarter of the budget.
 const idleGrace = time.Second
 
 // finishAccepted answers, after an upgrade, every connection this process
@@ -187,10 +191,10 @@ const idleGrace = time.Second
 // connections go: it closes at once every connection idle at that
 // instant. Under load a connection is idle for a few microseconds between
 // an answer and the client's next request, which is often on the wire
-// already: closed unanswered, and a client that does not resend (a POST,
-// wrk, curl) sees the request fail. So the connections are let go one by
-// one, each when it is safe.
-func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error, conns *connections, draining *atomic.Bool) error {
+// already: closed unanswered, and a client that does not resend (wrk, or
+// Go's client sending a POST) sees the request fail. So the connections
+// are let go one by one, each when it is safe.
+func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error, conns *connections, draining *atomic.Bool, grace time.Duration) error {
 	// 1. Every answer sent from now on says "Connection: close": a busy
 	// connection closes right after its next answer, which its client
 	// reads, then connects again, to the new process. That is HTTP/1.1's
@@ -201,13 +205,13 @@ func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error,
 	ln.Close()
 	<-serveErr
 	// 3. A connection that stays idle gets no answer to carry the header:
-	// close it once it has been idle for idleGrace, when its client is
+	// close it once it has been idle for the grace, when its client is
 	// most likely not sending. A new connection that never sends a
 	// request is closed by ReadHeaderTimeout. Look often: a busy
 	// connection closes within a request's time.
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for conns.closeIdle(idleGrace) > 0 {
+	for conns.closeIdle(grace) > 0 {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -220,7 +224,9 @@ func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error,
 // closeWhenDraining adds "Connection: close" to an answer whose header
 // goes out once the drain has begun, also when its request came in before
 // (gin calls WriteHeader before it writes a body). net/http then closes
-// the connection after the answer.
+// the connection after the answer. It passes on WriteHeader only: a handler
+// that streams (Flush) or takes the connection over (Hijack) would need
+// those passed on too; 04's one route does neither.
 type closeWhenDraining struct {
 	http.ResponseWriter
 	draining *atomic.Bool

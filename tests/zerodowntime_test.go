@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
@@ -253,5 +254,35 @@ func TestZeroDowntimeAcceptedConnections(t *testing.T) {
 	}
 
 	u.assertExitedWith(t, u.waitProcessExit(t), 0)
+	u.stopSuccessor(t, u.servingPID(t))
+}
+
+// A keep-alive connection that sits idle at the hand-over is closed within
+// the budget: with a short -timeout the old process waits a quarter of it,
+// not a whole second, for the connection to prove idle, and still exits 0.
+func TestZeroDowntimeIdleConnectionShortBudget(t *testing.T) {
+	t.Parallel()
+	const budget = 800 * time.Millisecond
+	u := startUpgradable(t, "-timeout", budget.String())
+	idle := dial(t, u.addr)
+	defer idle.Close()
+	if _, err := fmt.Fprintf(idle, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", u.addr); err != nil {
+		t.Fatal(err)
+	}
+	reader := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(reader, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("want 200, got %d (%v)", resp.StatusCode, err)
+	}
+
+	u.install(t, filepath.Join(binDir, newVersion, "04-zero-downtime"))
+	u.signal(t, syscall.SIGHUP)
+	u.assertExitedWith(t, u.waitProcessExit(t), 0)
+	if _, err := reader.ReadByte(); err != io.EOF {
+		t.Errorf("want the idle connection closed by the old process (EOF), got %v", err)
+	}
 	u.stopSuccessor(t, u.servingPID(t))
 }
