@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -107,34 +106,7 @@ func (d *demo) runRolling(number int) {
 
 	// The clients.
 	d.stepT0 = time.Now()
-	stop := make(chan struct{})
-	clients := make([]*client, step.Clients)
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d.t.LoadFor)
-	for n := range clients {
-		if n > 0 {
-			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
-		}
-		d.show(get + " &   # client" + strconv.Itoa(n+1) + ", again and again")
-		c := &client{}
-		clients[n] = c
-		wg.Go(func() {
-			for range loadMax {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					return
-				}
-				a := d.curl(lab.CurlHeaders, "GET", "/")
-				c.mu.Lock()
-				c.answers = append(c.answers, a)
-				c.mu.Unlock()
-			}
-		})
-	}
+	load := d.startCurlLoad(step.Clients, get)
 	serving := func() {
 		for _, s := range servers {
 			d.waitLog(s, lab.Evidence{Text: "GET / started", N: step.Answers})
@@ -160,8 +132,7 @@ func (d *demo) runRolling(number int) {
 	}
 	serving()
 	d.note("stop the load: each client finishes the request it has in flight")
-	close(stop)
-	wg.Wait()
+	answers := load.finish()
 	stats, err := h.Stats()
 	if err != nil {
 		d.die("%v", err)
@@ -179,10 +150,6 @@ func (d *demo) runRolling(number int) {
 	}
 	stopped := time.Now()
 
-	answers := make([][]*lab.Curl, len(clients))
-	for n, c := range clients {
-		answers[n] = c.all()
-	}
 	got := map[string]string{
 		"requests": requestsVerdict(answers),
 		"retries":  fmt.Sprintf("%d (HAProxy's show stat)", stats["BACKEND"].Retries),

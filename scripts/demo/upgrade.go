@@ -14,7 +14,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
-// client is one of step 4's load clients: GET / again and again with a
+// client is one of the load clients of steps 4 and 5: GET / again and again with a
 // real curl, each answer kept.
 type client struct {
 	mu      sync.Mutex
@@ -40,6 +40,59 @@ func (c *client) okFrom(version string) int {
 
 // loadMax bounds each client's requests, whatever happens.
 const loadMax = 60
+
+// curlLoad is the load of steps 4 and 5: clients that each send GET / with
+// a real curl again and again, each answer kept.
+type curlLoad struct {
+	clients []*client
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// startCurlLoad starts n clients, UpStagger apart, and shows each one's
+// command (get). Each stops after LoadFor or loadMax requests at the
+// latest.
+func (d *demo) startCurlLoad(n int, get string) *curlLoad {
+	l := &curlLoad{clients: make([]*client, n), stop: make(chan struct{})}
+	deadline := time.Now().Add(d.t.LoadFor)
+	for i := range l.clients {
+		if i > 0 {
+			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
+		}
+		d.show(get + " &   # client" + strconv.Itoa(i+1) + ", again and again")
+		c := &client{}
+		l.clients[i] = c
+		l.wg.Go(func() {
+			for range loadMax {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+				a := d.curl(lab.CurlHeaders, "GET", "/")
+				c.mu.Lock()
+				c.answers = append(c.answers, a)
+				c.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// finish stops the load, waits for each client's request in flight, and
+// returns every client's answers.
+func (l *curlLoad) finish() [][]*lab.Curl {
+	close(l.stop)
+	l.wg.Wait()
+	answers := make([][]*lab.Curl, len(l.clients))
+	for n, c := range l.clients {
+		answers[n] = c.all()
+	}
+	return answers
+}
 
 // runUpgrade is step 4: 04-zero-downtime upgraded from v1 to v2 with SIGHUP
 // under load.
@@ -88,35 +141,8 @@ func (d *demo) runUpgrade(number int) {
 
 	// The clients.
 	d.stepT0 = time.Now()
-	stop := make(chan struct{})
-	clients := make([]*client, step.Clients)
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d.t.LoadFor)
-	for n := range clients {
-		if n > 0 {
-			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
-		}
-		d.show(get + " &   # client" + strconv.Itoa(n+1) + ", again and again")
-		c := &client{}
-		clients[n] = c
-		wg.Go(func() {
-			for range loadMax {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) {
-					return
-				}
-				a := d.curl(lab.CurlHeaders, "GET", "/")
-				c.mu.Lock()
-				c.answers = append(c.answers, a)
-				c.mu.Unlock()
-			}
-		})
-	}
-	if !d.waitClients(clients, "v1", step.Answers, 15*time.Second) {
+	load := d.startCurlLoad(step.Clients, get)
+	if !d.waitClients(load.clients, "v1", step.Answers, 15*time.Second) {
 		d.die("the clients did not get %d answers each from v1 within 15 s", step.Answers)
 	}
 
@@ -151,15 +177,14 @@ func (d *demo) runUpgrade(number int) {
 			if l, ok := logLine(old.Out, `serving on .*\(pid `+strconv.Itoa(pid)+`\)$`); ok {
 				newStart = l.At
 			}
-			if !d.waitClients(clients, "v2", step.Answers, 15*time.Second) {
+			if !d.waitClients(load.clients, "v2", step.Answers, 15*time.Second) {
 				d.note("not every client got %d answers from v2 within 15 s", step.Answers)
 			}
 		}
 	}
 
 	d.note("stop the load: each client finishes the request it has in flight")
-	close(stop)
-	wg.Wait()
+	answers := load.finish()
 
 	var newState syscall.WaitStatus
 	switch {
@@ -199,10 +224,6 @@ func (d *demo) runUpgrade(number int) {
 	fmt.Printf("    %s(left out: %d x \"GET / started\" and %d [GIN] access lines)%s\n", d.c.Dim, started, access, d.c.Reset)
 
 	// The verdict, measured from the clients' answers, the PID file and the log.
-	answers := make([][]*lab.Curl, len(clients))
-	for n, c := range clients {
-		answers[n] = c.all()
-	}
 	got := map[string]string{
 		"requests": requestsVerdict(answers),
 		"v1":       versionVerdict(answers, "v1", "old", old.PID()),
@@ -233,7 +254,7 @@ func (d *demo) runUpgrade(number int) {
 	}
 	newOK := got["new"] == step.Expect[len(step.Expect)-1].Want
 
-	rows := make([]lab.TimelineRow, 0, len(clients)+2)
+	rows := make([]lab.TimelineRow, 0, len(answers)+2)
 	for n, as := range answers {
 		row := lab.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
 		v1, v2, bad := 0, 0, 0
