@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# load.sh: each lesson under hey's load, SIGTERM (or, with --upgrade, a new
-# version) mid-run, what hey saw side by side. See scripts/load/main.go.
+# load.sh: the lessons under load, side by side: SIGTERM mid-run, a new
+# version (--upgrade), clients that keep arriving (--arrival), a rolling
+# restart behind HAProxy (--rolling). See scripts/load/main.go.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$(mktemp -d "${TMPDIR:-/tmp}/lab-load.XXXXXX")

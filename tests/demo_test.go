@@ -36,6 +36,13 @@ type timelineBar struct {
 // bash -c, "$@" being the demo's arguments.
 func startDemo(t *testing.T, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
+	return startDemoWith(t, nil, shell, args...)
+}
+
+// startDemoWith is startDemo with more environment variables (the last
+// value of a variable counts).
+func startDemoWith(t *testing.T, env []string, shell string, args ...string) (demo *process, port, tmp string) {
+	t.Helper()
 	trackSources(t)
 	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
 	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
@@ -46,7 +53,7 @@ func startDemo(t *testing.T, shell string, args ...string) (demo *process, port,
 		cmd = exec.Command("bash", append([]string{"-c", shell, "bash"}, args...)...)
 	}
 	cmd.Dir = repoRoot()
-	cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1"), env...)
 	// Registered first, so it runs after the demo's own group is killed:
 	// then no demo is left to start another server.
 	t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
@@ -226,15 +233,15 @@ func TestDemoInterrupted(t *testing.T) {
 		// processes are up.
 		evidence []string
 	}{
-		{"step-2-server-up", nil, []string{"== Step 2: ", "# listening, PID", "# listening, PID"}},
+		// Without haproxy, as on a fresh machine: the whole demo leaves
+		// step 5 out, says so, and runs the others.
+		{"step-2-server-up", nil, []string{"step 5 left out: " + lab.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
 		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.args == nil {
-				requireHAProxy(t) // the whole demo checks for it before it starts
-			}
-			demo, port, tmp := startDemo(t, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
+			env := []string{"PATH=" + pathWithout(t, "haproxy")}
+			demo, port, tmp := startDemoWith(t, env, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
 			seen := map[string]int{}
 			for _, e := range tc.evidence {
 				seen[e]++
@@ -264,14 +271,20 @@ func TestDemoBadInput(t *testing.T) {
 		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 9"},
 		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
+		{"step-5-without-haproxy", []string{"--step", "5"}, "free", "demo.sh: " + lab.HAProxyMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
 			cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, tc.args...)...)
 			cmd.Dir = repoRoot()
-			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-			if tc.port != "" {
+			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir(), "PATH="+pathWithout(t, "haproxy"))
+			switch tc.port {
+			case "":
+			case "free":
+				_, port, _ := strings.Cut(freePort(t), ":")
+				cmd.Env = append(cmd.Env, "PORT="+port)
+			default:
 				cmd.Env = append(cmd.Env, "PORT="+tc.port)
 			}
 			p := startProcess(t, cmd)
@@ -330,4 +343,17 @@ func assertNoFiles(t *testing.T, dir string, keep ...string) {
 // group does not reach them.
 func killByArgument(arg string) {
 	lab.KillAndReap(processesWithArgument(arg))
+}
+
+// pathWithout is $PATH without the folders that hold command, as on a
+// machine where it is not installed.
+func pathWithout(t *testing.T, command string) string {
+	t.Helper()
+	var dirs []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, command)); err != nil {
+			dirs = append(dirs, dir)
+		}
+	}
+	return strings.Join(dirs, string(filepath.ListSeparator))
 }

@@ -25,8 +25,8 @@ func TestBadFlag(t *testing.T) {
 	}
 }
 
-// A busy port ends the program at once with one line saying why, also in
-// 02, 03 and 04, where the listener runs in a goroutine.
+// A busy port ends the program at once with one line saying why, in every
+// program, also where the listener runs in a goroutine (all but 01).
 func TestBusyPort(t *testing.T) {
 	t.Parallel()
 	for _, name := range examples {

@@ -35,7 +35,7 @@ func startInFlight(t *testing.T, name string, args ...string) (*server, <-chan r
 }
 
 // The lesson in one table: a signal lands while a request is in flight.
-// 01-basic dies and drops it; 02, 03 and 04 finish it and exit 0.
+// 01-basic dies and drops it; every other program finishes it and exits 0.
 func TestInFlightRequest(t *testing.T) {
 	t.Parallel()
 	for _, name := range examples {
