@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +55,28 @@ func TestNamesAddr(t *testing.T) {
 		if got := lab.NamesAddr(tc.arg, "127.0.0.1:4321"); got != tc.want {
 			t.Errorf("NamesAddr(%q): got %v, want %v", tc.arg, got, tc.want)
 		}
+	}
+}
+
+// The leak checks see a process the suite started, also once its parent
+// has died (the suite is the subreaper of its orphans): what another
+// program uses the same port for is left out, by ancestry, not missed.
+func TestLeakCheckSeesOrphans(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	// sh starts a second sh that names addr and waits, prints its PID and
+	// exits: the second one is an orphan, handed to the suite.
+	cmd := exec.Command("sh", "-c", `sh -c 'sleep 30; :' waiter "$1" >/dev/null 2>&1 & echo $!`, "sh", addr)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.KillAndReap(map[int]string{orphan: "waiter"}) })
+	if _, found := processesWithArgument(addr)[orphan]; !found {
+		t.Errorf("want the orphan %d, which names %s, among the suite's processes; got %v", orphan, addr, processesWithArgument(addr))
 	}
 }

@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,9 +143,13 @@ func ProcessesRunningFrom(dir string) map[int]string {
 
 // ProcessesWithArgument lists the live processes with addr in one of their
 // command-line arguments: servers (-addr 127.0.0.1:PORT) and curls
-// (http://127.0.0.1:PORT/).
+// (http://127.0.0.1:PORT/). Only this process's descendants count (its
+// orphans are handed to it, see SetSubreaper): another program on the
+// machine, a second test suite say, may use the same port a moment later,
+// and is none of ours.
 func ProcessesWithArgument(addr string) map[int]string {
 	found := make(map[int]string)
+	self := os.Getpid()
 	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
@@ -152,7 +158,7 @@ func ProcessesWithArgument(addr string) map[int]string {
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 		if slices.ContainsFunc(args, func(a string) bool { return NamesAddr(a, addr) }) {
-			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil && descendsFrom(pid, self) {
 				found[pid] = strings.Join(args, " ")
 			}
 		}
@@ -214,4 +220,27 @@ func ReadPIDFile(path string) int {
 		return 0
 	}
 	return pid
+}
+
+// descendsFrom reports whether process pid is a child of ancestor, or a
+// child of one of its children, and so on (false once pid is gone).
+func descendsFrom(pid, ancestor int) bool {
+	for pid > 1 {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) < 2 {
+			return false
+		}
+		if pid, err = strconv.Atoi(fields[1]); err != nil {
+			return false
+		}
+		if pid == ancestor {
+			return true
+		}
+	}
+	return false
 }
