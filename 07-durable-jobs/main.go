@@ -30,6 +30,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -321,7 +322,10 @@ func openJobStore(path string, lease time.Duration, workers int) (*jobStore, err
 	// every commit, so a committed job survives a power cut, not only
 	// kill -9. Immediate transactions take the write lock at BEGIN, where
 	// busy_timeout applies, not halfway through.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
+	// The path goes into a file: URI escaped, every / included, as SQLite
+	// decodes it: a ?, # or % in the name is part of the file's name, not
+	// the start of the options.
+	dsn := "file:" + url.PathEscape(path) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("-db %s: %w", path, err)

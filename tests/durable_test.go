@@ -351,6 +351,37 @@ func TestBadJobsDB(t *testing.T) {
 	}
 }
 
+// A -db name with the characters a URI gives a meaning to (? starts the
+// options, # a fragment, %41 stands for A) opens the file with exactly that
+// name: the job is stored there, and no other file is created beside it.
+func TestJobsDBNameWithURICharacters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const name = "jobs%41#1?mode=ro.db"
+	db := filepath.Join(dir, name)
+	s := startDurable(t, db, "-work", "100ms")
+	assertJob(t, waitDone(t, s, postDurable(t, s, "", "a")), 1, false)
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	others := 0
+	for _, e := range entries {
+		names = append(names, e.Name())
+		// SQLite's -wal and -shm files, should they stay, carry the name too.
+		if !strings.HasPrefix(e.Name(), name) {
+			others++
+		}
+	}
+	if _, err := os.Stat(db); err != nil || others != 0 {
+		t.Errorf("want %q and nothing else in the folder, got %q (%v)", name, names, err)
+	}
+}
+
 // A -db file the program may read but not write: SQLite opens it
 // read-only without a word, and the program must still end at start, not
 // at the first job. As root, who may write any file, the program runs as
