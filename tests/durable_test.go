@@ -430,13 +430,15 @@ func TestReadOnlyJobsDB(t *testing.T) {
 // error on the first line, exit 2.
 func TestBadLeaseOrWorkers(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-lease", "0s"}, {"-lease", "-1s"}, {"-workers", "0"}} {
+	// 999ms: just below the shortest lease that works (minLease). With
+	// -lease 1ms a job would be rescued from its live worker again and again.
+	for _, args := range [][]string{{"-lease", "0s"}, {"-lease", "-1s"}, {"-lease", "999ms"}, {"-workers", "0"}} {
 		t.Run(strings.Join(args, "="), func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
 			s := launch(t, filepath.Join(binDir, "07-durable-jobs"), freePort(t), append([]string{"-db", jobsDB(t)}, args...)...)
 			s.assertExitedWith(t, s.waitExit(t), 2)
-			if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -lease positive" {
+			if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -lease at least 1s" {
 				t.Errorf("want the error on the first line, got %q", first)
 			}
 		})
