@@ -429,7 +429,7 @@ func (s *jobStore) keepLease(j job) (stop func()) {
 	done := make(chan struct{})
 	var renewing sync.WaitGroup
 	renewing.Go(func() {
-		ticker := time.NewTicker(max(s.lease/3, time.Millisecond))
+		ticker := time.NewTicker(s.lease / 3)
 		defer ticker.Stop()
 		for {
 			select {
@@ -533,7 +533,7 @@ func (s *jobStore) rescue() {
 
 // keepRescuing calls rescue four times per -lease until ctx is done.
 func (s *jobStore) keepRescuing(ctx context.Context) {
-	ticker := time.NewTicker(max(s.lease/4, time.Millisecond))
+	ticker := time.NewTicker(s.lease / 4)
 	defer ticker.Stop()
 	for {
 		select {
