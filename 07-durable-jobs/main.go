@@ -43,7 +43,8 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./07-durable-jobs` is the post.
+	// The defaults are the post's numbers where it has them (as in 03);
+	// the post has no durable jobs, so -db and -lease are this lesson's.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests and jobs")
@@ -316,7 +317,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 -- The effect of a job: keyed by the job, so it can exist at most once.
 CREATE TABLE IF NOT EXISTS effects (
-	job_id     INTEGER PRIMARY KEY REFERENCES jobs (id),
+	job_id     INTEGER PRIMARY KEY, -- jobs.id
 	worker     TEXT NOT NULL,
 	attempt    INTEGER NOT NULL,
 	applied_at INTEGER NOT NULL -- Unix ms
