@@ -28,48 +28,14 @@ func startDurable(t *testing.T, db string, args ...string) *server {
 	return startServer(t, "07-durable-jobs", append([]string{"-db", db}, args...)...)
 }
 
-// postDurable posts a job with payload, and an Idempotency-Key unless key
-// is empty, and returns the id from its 202. One connection per request:
-// Go's client resends a request that carries an Idempotency-Key when a
-// reused connection dies, and would hide what the server did.
-func postDurable(t *testing.T, s *server, key, payload string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.url("/jobs"), strings.NewReader(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: clientTimeout}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("POST /jobs: %v", err)
-	}
-	defer resp.Body.Close()
-	var accepted struct{ ID int }
-	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted || accepted.ID == 0 {
-		t.Fatalf("POST /jobs: want 202 {\"id\": N}, got %d (%v)", resp.StatusCode, err)
-	}
-	return accepted.ID
-}
-
-// durableJob is the answer to GET /jobs/:id.
-type durableJob struct {
-	ID       int
-	State    string
-	Attempts int
-	Effects  int
-}
-
 // getJob asks the server for job id: its status code and, with 200, the job.
-func getJob(t *testing.T, s *server, id int) (int, durableJob) {
+func getJob(t *testing.T, s *server, id int) (int, lab.JobStatus) {
 	t.Helper()
 	r := send(http.MethodGet, s.url(fmt.Sprintf("/jobs/%d", id)))
 	if r.err != nil {
 		t.Fatalf("GET /jobs/%d: %v", id, r.err)
 	}
-	var j durableJob
+	var j lab.JobStatus
 	if r.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(r.body), &j); err != nil || j.ID != id {
 			t.Fatalf("GET /jobs/%d: want {\"id\": %d, ...}, got %q (%v)", id, id, r.body, err)
@@ -79,7 +45,7 @@ func getJob(t *testing.T, s *server, id int) (int, durableJob) {
 }
 
 // waitDone polls GET /jobs/:id until the job is done, and returns it.
-func waitDone(t *testing.T, s *server, id int) durableJob {
+func waitDone(t *testing.T, s *server, id int) lab.JobStatus {
 	t.Helper()
 	deadline := time.Now().Add(logTimeout)
 	for {
@@ -96,7 +62,7 @@ func waitDone(t *testing.T, s *server, id int) durableJob {
 
 // assertJob checks a done job's attempts and effects. atLeast allows more
 // attempts than want: a rescued job may have been rescued again.
-func assertJob(t *testing.T, j durableJob, attempts int, atLeast bool) {
+func assertJob(t *testing.T, j lab.JobStatus, attempts int, atLeast bool) {
 	t.Helper()
 	if j.State != "done" || j.Effects != 1 || j.Attempts < attempts || (!atLeast && j.Attempts != attempts) {
 		t.Errorf("job %d: want done, %d attempt(s), effects 1; got %+v", j.ID, attempts, j)
@@ -137,7 +103,7 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 				db = []string{"-db", jobsDB(t), "-lease", "1s"}
 			}
 			s := startServer(t, tc.name, append(db, "-workers", "1", "-work", "60s")...)
-			ids := []int{postDurable(t, s, "", "first"), postDurable(t, s, "", "second")}
+			ids := []int{postJob(t, s), postJob(t, s)}
 			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 			s.signal(t, syscall.SIGKILL)
 			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
@@ -147,7 +113,7 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 				assertJob(t, waitDone(t, again, ids[0]), 2, true)
 				assertJob(t, waitDone(t, again, ids[1]), 1, false)
 			}
-			if next := postDurable(t, again, "", "third"); next != tc.nextID {
+			if next := postJob(t, again); next != tc.nextID {
 				t.Errorf("the next job after the restart: want id %d, got %d", tc.nextID, next)
 			}
 		})
@@ -162,7 +128,7 @@ func TestKilledJobRescuedAfterRestart(t *testing.T) {
 	const lease = time.Second
 	db := jobsDB(t)
 	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", lease.String())
-	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b"), postDurable(t, s, "", "c")}
+	ids := []int{postJob(t, s), postJob(t, s), postJob(t, s)}
 	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
 	s.signal(t, syscall.SIGKILL)
 	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
@@ -204,7 +170,7 @@ func TestAnswerLostRetrySameKey(t *testing.T) {
 
 	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
 	for retry := 1; retry <= 2; retry++ {
-		if id := postDurable(t, again, key, payload); id != 1 {
+		if id := postKeyed(t, again, key, payload); id != 1 {
 			t.Fatalf("retry %d with the same Idempotency-Key: want id 1, got %d", retry, id)
 		}
 	}
@@ -226,7 +192,7 @@ func TestRunningJobReturnedAtDeadline(t *testing.T) {
 	const budget = time.Second
 	db := jobsDB(t)
 	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "10s", "-timeout", budget.String())
-	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b")}
+	ids := []int{postJob(t, s), postJob(t, s)}
 	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
 	signalled := time.Now()
 	s.signal(t, syscall.SIGTERM)
@@ -269,8 +235,8 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
 		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
 		var ids []int
-		for n := range 4 {
-			ids = append(ids, postDurable(t, a, "", strconv.Itoa(n)))
+		for range 4 {
+			ids = append(ids, postJob(t, a))
 		}
 		cut := startedJob(t, a)
 		a.signal(t, syscall.SIGKILL)
@@ -295,7 +261,7 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 		// A 3 s lease: renewed every second, so the SIGSTOP lands while the
 		// stalled process holds no SQLite lock (it would block the other).
 		a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", "3s")
-		id := postDurable(t, a, "", "stalled")
+		id := postJob(t, a)
 		a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
 		a.signal(t, syscall.SIGSTOP)
 		// Registered after startServer's, so it runs first: a stopped
@@ -360,7 +326,7 @@ func TestJobsDBNameWithURICharacters(t *testing.T) {
 	const name = "jobs%41#1?mode=ro.db"
 	db := filepath.Join(dir, name)
 	s := startDurable(t, db, "-work", "100ms")
-	assertJob(t, waitDone(t, s, postDurable(t, s, "", "a")), 1, false)
+	assertJob(t, waitDone(t, s, postJob(t, s)), 1, false)
 	s.signal(t, syscall.SIGTERM)
 	s.assertExitedWith(t, s.waitExit(t), 0)
 
