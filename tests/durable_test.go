@@ -83,7 +83,8 @@ func startedJob(t *testing.T, p *server) int {
 }
 
 // The lesson's contrast in one table: one worker runs a job, another waits
-// in the queue, and SIGKILL lands. Started again, 03-workers has forgotten
+// in the queue, and SIGKILL lands: no handler runs, nothing drains, the
+// log reports neither job's fate. Started again, 03-workers has forgotten
 // both (the next job gets id 1 again); 07-durable-jobs finishes both, the
 // running one rescued once its lease ran out, each with its effect once.
 func TestSIGKILLQueuedJobs(t *testing.T) {
@@ -107,6 +108,9 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 			s.signal(t, syscall.SIGKILL)
 			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+			if got := fates(s, ids); len(got) != 0 {
+				t.Errorf("a killed process reports no job's fate, got %v", got)
+			}
 
 			again := startServer(t, tc.name, append(db, "-workers", "1", "-work", "100ms")...)
 			if tc.kept {

@@ -169,16 +169,3 @@ func TestFullQueueAnswers503(t *testing.T) {
 		t.Fatalf("want a JSON error saying the queue is full, got %q", r.body)
 	}
 }
-
-// SIGKILL takes the queued jobs with it: no handler runs, nothing drains.
-func TestSIGKILLLosesQueuedJobs(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, "03-workers", "-workers", "1", "-work", "20s")
-	ids := []int{postJob(t, s), postJob(t, s)}
-	s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
-	s.signal(t, syscall.SIGKILL)
-	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
-	if got := fates(s, ids); len(got) != 0 {
-		t.Errorf("a killed process reports no job's fate, got %v", got)
-	}
-}
