@@ -228,9 +228,12 @@ func TestRunningJobReturnedAtDeadline(t *testing.T) {
 
 // Two processes share one -db. SIGKILL one mid-job: the other rescues its
 // job and finishes every job, each effect once. SIGSTOP one past its lease
-// instead: the other rescues and finishes the job, and when the stalled
-// one wakes up (SIGCONT) its done transaction finds the job no longer its
-// own and applies nothing: still one effect.
+// instead: the other rescues the job and runs it again. When the stalled
+// one wakes up (SIGCONT), its done transaction finds the job no longer its
+// own and applies nothing: still one effect. It wakes up once the other
+// finished the job (the row says done), or while the other still runs it:
+// the row says running, as it did for the stalled worker, and only the
+// attempt number, the fencing token, tells the two apart.
 func TestTwoProcessesShareTheQueue(t *testing.T) {
 	t.Parallel()
 	t.Run("SIGKILL", func(t *testing.T) {
@@ -261,37 +264,109 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 	})
 	t.Run("SIGSTOP", func(t *testing.T) {
 		t.Parallel()
-		db := jobsDB(t)
-		// A 3 s lease: renewed every second, so the SIGSTOP lands while the
-		// stalled process holds no SQLite lock (it would block the other).
-		a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", "3s")
-		id := postJob(t, a)
-		a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
-		a.signal(t, syscall.SIGSTOP)
-		// Registered after startServer's, so it runs first: a stopped
-		// process would ignore the SIGQUIT that asks for its goroutines.
-		t.Cleanup(func() { _ = a.Signal(syscall.SIGCONT) })
+		for _, tc := range []struct {
+			name string
+			// takeover is how long the second attempt takes: short, done
+			// before the SIGCONT; long, still running after it.
+			takeover  time.Duration
+			resumeMid bool
+		}{
+			{"SIGCONT-after-takeover", 100 * time.Millisecond, false},
+			{"SIGCONT-during-takeover", 5 * time.Second, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				const lease = 3 * time.Second
+				db := jobsDB(t)
+				a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", lease.String())
+				posted := time.Now()
+				id := postJob(t, a)
+				a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
+				stopBeforeRenewal(t, a, posted, lease)
 
-		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
-		assertJob(t, waitDone(t, b, id), 2, false)
-		a.signal(t, syscall.SIGCONT)
-		// Queued, started, and then how its attempt ended.
-		a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
+				b := startDurable(t, db, "-workers", "1", "-work", tc.takeover.String(), "-lease", lease.String())
+				if tc.resumeMid {
+					b.waitLog(t, fmt.Sprintf("job %d started (attempt 2)", id), 1)
+				} else {
+					assertJob(t, waitDone(t, b, id), 2, false)
+				}
+				a.signal(t, syscall.SIGCONT)
+				// Queued, started, and then how its attempt ended.
+				a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
+				if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
+					t.Fatalf("want %q from the stalled process\noutput:\n%s", lost, a.out)
+				}
+				if tc.resumeMid {
+					// Still running after the stalled worker gave up: its done
+					// transaction met the row in state running, and only the
+					// attempt number turned it away.
+					if _, j := getJob(t, b, id); j.State != "running" || j.Attempts != 2 {
+						t.Fatalf("want job %d still running attempt 2 after the stalled process gave up, got %+v: the takeover ended too early to tell", id, j)
+					}
+				}
 
-		_, j := getJob(t, b, id)
-		assertJob(t, j, 2, false)
-		done := fmt.Sprintf("job %d done", id)
-		if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
-			t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
-		}
-		if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
-			t.Errorf("want %q from the stalled process\noutput:\n%s", lost, a.out)
-		}
-		for _, p := range []*server{a, b} {
-			p.signal(t, syscall.SIGTERM)
-			p.assertExitedWith(t, p.waitExit(t), 0)
+				// Only a done transaction that committed logs "done", and
+				// the effect is written in it: one line, from the process
+				// that ran attempt 2, means the effect is attempt 2's.
+				assertJob(t, waitDone(t, b, id), 2, false)
+				done := fmt.Sprintf("job %d done", id)
+				if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
+					t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
+				}
+				for _, p := range []*server{a, b} {
+					p.signal(t, syscall.SIGTERM)
+					p.assertExitedWith(t, p.waitExit(t), 0)
+				}
+			})
 		}
 	})
+}
+
+// stopBeforeRenewal stops p (SIGSTOP), a process with one worker that
+// started a job posted at posted, and waits until the kernel shows every
+// thread of it stopped. A process stopped while it commits a write keeps
+// SQLite's write lock and stalls every other process on the file; the
+// only write this one makes while its job runs is the lease's renewal, a
+// third of the lease after the job started. The test fails unless the
+// process was seen stopped before that. Cleanup sends SIGCONT: registered
+// after startServer's, it runs first, and the process can then print its
+// goroutines and die.
+func stopBeforeRenewal(t *testing.T, p *server, posted time.Time, lease time.Duration) {
+	t.Helper()
+	p.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = p.Signal(syscall.SIGCONT) })
+	deadline := time.Now().Add(logTimeout)
+	for !allThreadsStopped(t, p.PID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stopped %s after SIGSTOP", p.name, logTimeout)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	if took := time.Since(posted); took >= lease/3 {
+		t.Fatalf("%s stopped %s after the job was posted, not within a third of its %s lease: it may have stopped while it renewed", p.name, took.Round(time.Millisecond), lease)
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state ('T' in /proc/PID/task/TID/stat).
+func allThreadsStopped(t *testing.T, pid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		t.Fatalf("no threads of pid %d in /proc (%v)", pid, err)
+	}
+	for _, file := range stats {
+		stat, err := os.ReadFile(file)
+		if err != nil {
+			return false // a thread that just ended; look again
+		}
+		// The state follows the command name, which is in parentheses.
+		i := strings.LastIndex(string(stat), ") ")
+		if i < 0 || !strings.HasPrefix(string(stat[i+2:]), "T") {
+			return false
+		}
+	}
+	return true
 }
 
 // A -db that cannot be opened, or is not SQLite, ends the program at
