@@ -99,11 +99,15 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var db []string
+			var firstFlags, againFlags []string
 			if tc.kept {
-				db = []string{"-db", jobsDB(t), "-lease", "1s"}
+				// The killed process's 1 s lease is what the restart waits
+				// out; the restart's 3 s lets its renewals come up to 2 s
+				// late on a busy machine before a live worker loses a job.
+				db := jobsDB(t)
+				firstFlags, againFlags = []string{"-db", db, "-lease", "1s"}, []string{"-db", db, "-lease", "3s"}
 			}
-			s := startServer(t, tc.name, append(db, "-workers", "1", "-work", "60s")...)
+			s := startServer(t, tc.name, append(firstFlags, "-workers", "1", "-work", "60s")...)
 			ids := []int{postJob(t, s), postJob(t, s)}
 			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 			s.signal(t, syscall.SIGKILL)
@@ -112,7 +116,7 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 				t.Errorf("a killed process reports no job's fate, got %v", got)
 			}
 
-			again := startServer(t, tc.name, append(db, "-workers", "1", "-work", "100ms")...)
+			again := startServer(t, tc.name, append(againFlags, "-workers", "1", "-work", "100ms")...)
 			if tc.kept {
 				assertJob(t, waitDone(t, again, ids[0]), 2, true)
 				assertJob(t, waitDone(t, again, ids[1]), 1, false)
@@ -129,7 +133,10 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 // lease runs out, runs a second time, and has its effect once.
 func TestKilledJobRescuedAfterRestart(t *testing.T) {
 	t.Parallel()
-	const lease = time.Second
+	// 3 s: a renewal may come up to 2 s late on a busy machine before the
+	// killed process rescues its own live job, or the restarted one loses
+	// a job it runs.
+	const lease = 3 * time.Second
 	db := jobsDB(t)
 	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", lease.String())
 	ids := []int{postJob(t, s), postJob(t, s), postJob(t, s)}
@@ -238,9 +245,11 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 	t.Parallel()
 	t.Run("SIGKILL", func(t *testing.T) {
 		t.Parallel()
+		// 3 s leases: a renewal may come up to 2 s late on a busy machine
+		// before a live worker loses its job to a rescue.
 		db := jobsDB(t)
-		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
-		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
+		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "3s")
+		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
 		var ids []int
 		for range 4 {
 			ids = append(ids, postJob(t, a))
