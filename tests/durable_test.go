@@ -28,48 +28,14 @@ func startDurable(t *testing.T, db string, args ...string) *server {
 	return startServer(t, "07-durable-jobs", append([]string{"-db", db}, args...)...)
 }
 
-// postDurable posts a job with payload, and an Idempotency-Key unless key
-// is empty, and returns the id from its 202. One connection per request:
-// Go's client resends a request that carries an Idempotency-Key when a
-// reused connection dies, and would hide what the server did.
-func postDurable(t *testing.T, s *server, key, payload string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.url("/jobs"), strings.NewReader(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: clientTimeout}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("POST /jobs: %v", err)
-	}
-	defer resp.Body.Close()
-	var accepted struct{ ID int }
-	if err := json.NewDecoder(resp.Body).Decode(&accepted); err != nil || resp.StatusCode != http.StatusAccepted || accepted.ID == 0 {
-		t.Fatalf("POST /jobs: want 202 {\"id\": N}, got %d (%v)", resp.StatusCode, err)
-	}
-	return accepted.ID
-}
-
-// durableJob is the answer to GET /jobs/:id.
-type durableJob struct {
-	ID       int
-	State    string
-	Attempts int
-	Effects  int
-}
-
 // getJob asks the server for job id: its status code and, with 200, the job.
-func getJob(t *testing.T, s *server, id int) (int, durableJob) {
+func getJob(t *testing.T, s *server, id int) (int, lab.JobStatus) {
 	t.Helper()
 	r := send(http.MethodGet, s.url(fmt.Sprintf("/jobs/%d", id)))
 	if r.err != nil {
 		t.Fatalf("GET /jobs/%d: %v", id, r.err)
 	}
-	var j durableJob
+	var j lab.JobStatus
 	if r.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(r.body), &j); err != nil || j.ID != id {
 			t.Fatalf("GET /jobs/%d: want {\"id\": %d, ...}, got %q (%v)", id, id, r.body, err)
@@ -79,7 +45,7 @@ func getJob(t *testing.T, s *server, id int) (int, durableJob) {
 }
 
 // waitDone polls GET /jobs/:id until the job is done, and returns it.
-func waitDone(t *testing.T, s *server, id int) durableJob {
+func waitDone(t *testing.T, s *server, id int) lab.JobStatus {
 	t.Helper()
 	deadline := time.Now().Add(logTimeout)
 	for {
@@ -96,7 +62,7 @@ func waitDone(t *testing.T, s *server, id int) durableJob {
 
 // assertJob checks a done job's attempts and effects. atLeast allows more
 // attempts than want: a rescued job may have been rescued again.
-func assertJob(t *testing.T, j durableJob, attempts int, atLeast bool) {
+func assertJob(t *testing.T, j lab.JobStatus, attempts int, atLeast bool) {
 	t.Helper()
 	if j.State != "done" || j.Effects != 1 || j.Attempts < attempts || (!atLeast && j.Attempts != attempts) {
 		t.Errorf("job %d: want done, %d attempt(s), effects 1; got %+v", j.ID, attempts, j)
@@ -117,7 +83,8 @@ func startedJob(t *testing.T, p *server) int {
 }
 
 // The lesson's contrast in one table: one worker runs a job, another waits
-// in the queue, and SIGKILL lands. Started again, 03-workers has forgotten
+// in the queue, and SIGKILL lands: no handler runs, nothing drains, the
+// log reports neither job's fate. Started again, 03-workers has forgotten
 // both (the next job gets id 1 again); 07-durable-jobs finishes both, the
 // running one rescued once its lease ran out, each with its effect once.
 func TestSIGKILLQueuedJobs(t *testing.T) {
@@ -132,22 +99,29 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var db []string
+			var firstFlags, againFlags []string
 			if tc.kept {
-				db = []string{"-db", jobsDB(t), "-lease", "1s"}
+				// The killed process's 1 s lease is what the restart waits
+				// out; the restart's 3 s lets its renewals come up to 2 s
+				// late on a busy machine before a live worker loses a job.
+				db := jobsDB(t)
+				firstFlags, againFlags = []string{"-db", db, "-lease", "1s"}, []string{"-db", db, "-lease", "3s"}
 			}
-			s := startServer(t, tc.name, append(db, "-workers", "1", "-work", "60s")...)
-			ids := []int{postDurable(t, s, "", "first"), postDurable(t, s, "", "second")}
+			s := startServer(t, tc.name, append(firstFlags, "-workers", "1", "-work", "60s")...)
+			ids := []int{postJob(t, s), postJob(t, s)}
 			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 			s.signal(t, syscall.SIGKILL)
 			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+			if got := fates(s, ids); len(got) != 0 {
+				t.Errorf("a killed process reports no job's fate, got %v", got)
+			}
 
-			again := startServer(t, tc.name, append(db, "-workers", "1", "-work", "100ms")...)
+			again := startServer(t, tc.name, append(againFlags, "-workers", "1", "-work", "100ms")...)
 			if tc.kept {
 				assertJob(t, waitDone(t, again, ids[0]), 2, true)
 				assertJob(t, waitDone(t, again, ids[1]), 1, false)
 			}
-			if next := postDurable(t, again, "", "third"); next != tc.nextID {
+			if next := postJob(t, again); next != tc.nextID {
 				t.Errorf("the next job after the restart: want id %d, got %d", tc.nextID, next)
 			}
 		})
@@ -159,10 +133,13 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 // lease runs out, runs a second time, and has its effect once.
 func TestKilledJobRescuedAfterRestart(t *testing.T) {
 	t.Parallel()
-	const lease = time.Second
+	// 3 s: a renewal may come up to 2 s late on a busy machine before the
+	// killed process rescues its own live job, or the restarted one loses
+	// a job it runs.
+	const lease = 3 * time.Second
 	db := jobsDB(t)
 	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", lease.String())
-	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b"), postDurable(t, s, "", "c")}
+	ids := []int{postJob(t, s), postJob(t, s), postJob(t, s)}
 	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
 	s.signal(t, syscall.SIGKILL)
 	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
@@ -204,7 +181,7 @@ func TestAnswerLostRetrySameKey(t *testing.T) {
 
 	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
 	for retry := 1; retry <= 2; retry++ {
-		if id := postDurable(t, again, key, payload); id != 1 {
+		if id := postKeyed(t, again, key, payload); id != 1 {
 			t.Fatalf("retry %d with the same Idempotency-Key: want id 1, got %d", retry, id)
 		}
 	}
@@ -226,7 +203,7 @@ func TestRunningJobReturnedAtDeadline(t *testing.T) {
 	const budget = time.Second
 	db := jobsDB(t)
 	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "10s", "-timeout", budget.String())
-	ids := []int{postDurable(t, s, "", "a"), postDurable(t, s, "", "b")}
+	ids := []int{postJob(t, s), postJob(t, s)}
 	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
 	signalled := time.Now()
 	s.signal(t, syscall.SIGTERM)
@@ -258,19 +235,24 @@ func TestRunningJobReturnedAtDeadline(t *testing.T) {
 
 // Two processes share one -db. SIGKILL one mid-job: the other rescues its
 // job and finishes every job, each effect once. SIGSTOP one past its lease
-// instead: the other rescues and finishes the job, and when the stalled
-// one wakes up (SIGCONT) its done transaction finds the job no longer its
-// own and applies nothing: still one effect.
+// instead: the other rescues the job and runs it again. When the stalled
+// one wakes up (SIGCONT), its done transaction finds the job no longer its
+// own and applies nothing: still one effect. It wakes up once the other
+// finished the job (the row says done), or while the other still runs it:
+// the row says running, as it did for the stalled worker, and only the
+// attempt number, the fencing token, tells the two apart.
 func TestTwoProcessesShareTheQueue(t *testing.T) {
 	t.Parallel()
 	t.Run("SIGKILL", func(t *testing.T) {
 		t.Parallel()
+		// 3 s leases: a renewal may come up to 2 s late on a busy machine
+		// before a live worker loses its job to a rescue.
 		db := jobsDB(t)
-		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
-		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
+		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "3s")
+		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
 		var ids []int
-		for n := range 4 {
-			ids = append(ids, postDurable(t, a, "", strconv.Itoa(n)))
+		for range 4 {
+			ids = append(ids, postJob(t, a))
 		}
 		cut := startedJob(t, a)
 		a.signal(t, syscall.SIGKILL)
@@ -291,37 +273,109 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 	})
 	t.Run("SIGSTOP", func(t *testing.T) {
 		t.Parallel()
-		db := jobsDB(t)
-		// A 3 s lease: renewed every second, so the SIGSTOP lands while the
-		// stalled process holds no SQLite lock (it would block the other).
-		a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", "3s")
-		id := postDurable(t, a, "", "stalled")
-		a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
-		a.signal(t, syscall.SIGSTOP)
-		// Registered after startServer's, so it runs first: a stopped
-		// process would ignore the SIGQUIT that asks for its goroutines.
-		t.Cleanup(func() { _ = a.Signal(syscall.SIGCONT) })
+		for _, tc := range []struct {
+			name string
+			// takeover is how long the second attempt takes: short, done
+			// before the SIGCONT; long, still running after it.
+			takeover  time.Duration
+			resumeMid bool
+		}{
+			{"SIGCONT-after-takeover", 100 * time.Millisecond, false},
+			{"SIGCONT-during-takeover", 5 * time.Second, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				const lease = 3 * time.Second
+				db := jobsDB(t)
+				a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", lease.String())
+				posted := time.Now()
+				id := postJob(t, a)
+				a.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", id), 1)
+				stopBeforeRenewal(t, a, posted, lease)
 
-		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
-		assertJob(t, waitDone(t, b, id), 2, false)
-		a.signal(t, syscall.SIGCONT)
-		// Queued, started, and then how its attempt ended.
-		a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
+				b := startDurable(t, db, "-workers", "1", "-work", tc.takeover.String(), "-lease", lease.String())
+				if tc.resumeMid {
+					b.waitLog(t, fmt.Sprintf("job %d started (attempt 2)", id), 1)
+				} else {
+					assertJob(t, waitDone(t, b, id), 2, false)
+				}
+				a.signal(t, syscall.SIGCONT)
+				// Queued, started, and then how its attempt ended.
+				a.waitLog(t, fmt.Sprintf("job %d ", id), 3)
+				if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
+					t.Fatalf("want %q from the stalled process\noutput:\n%s", lost, a.out)
+				}
+				if tc.resumeMid {
+					// Still running after the stalled worker gave up: its done
+					// transaction met the row in state running, and only the
+					// attempt number turned it away.
+					if _, j := getJob(t, b, id); j.State != "running" || j.Attempts != 2 {
+						t.Fatalf("want job %d still running attempt 2 after the stalled process gave up, got %+v: the takeover ended too early to tell", id, j)
+					}
+				}
 
-		_, j := getJob(t, b, id)
-		assertJob(t, j, 2, false)
-		done := fmt.Sprintf("job %d done", id)
-		if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
-			t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
-		}
-		if lost := fmt.Sprintf("job %d lost its lease (attempt 1): effect not applied", id); len(a.out.lines(lost)) != 1 {
-			t.Errorf("want %q from the stalled process\noutput:\n%s", lost, a.out)
-		}
-		for _, p := range []*server{a, b} {
-			p.signal(t, syscall.SIGTERM)
-			p.assertExitedWith(t, p.waitExit(t), 0)
+				// Only a done transaction that committed logs "done", and
+				// the effect is written in it: one line, from the process
+				// that ran attempt 2, means the effect is attempt 2's.
+				assertJob(t, waitDone(t, b, id), 2, false)
+				done := fmt.Sprintf("job %d done", id)
+				if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
+					t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
+				}
+				for _, p := range []*server{a, b} {
+					p.signal(t, syscall.SIGTERM)
+					p.assertExitedWith(t, p.waitExit(t), 0)
+				}
+			})
 		}
 	})
+}
+
+// stopBeforeRenewal stops p (SIGSTOP), a process with one worker that
+// started a job posted at posted, and waits until the kernel shows every
+// thread of it stopped. A process stopped while it commits a write keeps
+// SQLite's write lock and stalls every other process on the file; the
+// only write this one makes while its job runs is the lease's renewal, a
+// third of the lease after the job started. The test fails unless the
+// process was seen stopped before that. Cleanup sends SIGCONT: registered
+// after startServer's, it runs first, and the process can then print its
+// goroutines and die.
+func stopBeforeRenewal(t *testing.T, p *server, posted time.Time, lease time.Duration) {
+	t.Helper()
+	p.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { _ = p.Signal(syscall.SIGCONT) })
+	deadline := time.Now().Add(logTimeout)
+	for !allThreadsStopped(t, p.PID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not stopped %s after SIGSTOP", p.name, logTimeout)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	if took := time.Since(posted); took >= lease/3 {
+		t.Fatalf("%s stopped %s after the job was posted, not within a third of its %s lease: it may have stopped while it renewed", p.name, took.Round(time.Millisecond), lease)
+	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in the stopped
+// state ('T' in /proc/PID/task/TID/stat).
+func allThreadsStopped(t *testing.T, pid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		t.Fatalf("no threads of pid %d in /proc (%v)", pid, err)
+	}
+	for _, file := range stats {
+		stat, err := os.ReadFile(file)
+		if err != nil {
+			return false // a thread that just ended; look again
+		}
+		// The state follows the command name, which is in parentheses.
+		i := strings.LastIndex(string(stat), ") ")
+		if i < 0 || !strings.HasPrefix(string(stat[i+2:]), "T") {
+			return false
+		}
+	}
+	return true
 }
 
 // A -db that cannot be opened, or is not SQLite, ends the program at
@@ -348,6 +402,37 @@ func TestBadJobsDB(t *testing.T) {
 				t.Errorf("want one line about -db %s: %s, got %q", tc.db, tc.want, out)
 			}
 		})
+	}
+}
+
+// A -db name with the characters a URI gives a meaning to (? starts the
+// options, # a fragment, %41 stands for A) opens the file with exactly that
+// name: the job is stored there, and no other file is created beside it.
+func TestJobsDBNameWithURICharacters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const name = "jobs%41#1?mode=ro.db"
+	db := filepath.Join(dir, name)
+	s := startDurable(t, db, "-work", "100ms")
+	assertJob(t, waitDone(t, s, postJob(t, s)), 1, false)
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	others := 0
+	for _, e := range entries {
+		names = append(names, e.Name())
+		// SQLite's -wal and -shm files, should they stay, carry the name too.
+		if !strings.HasPrefix(e.Name(), name) {
+			others++
+		}
+	}
+	if _, err := os.Stat(db); err != nil || others != 0 {
+		t.Errorf("want %q and nothing else in the folder, got %q (%v)", name, names, err)
 	}
 }
 
@@ -399,13 +484,15 @@ func TestReadOnlyJobsDB(t *testing.T) {
 // error on the first line, exit 2.
 func TestBadLeaseOrWorkers(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-lease", "0s"}, {"-lease", "-1s"}, {"-workers", "0"}} {
+	// 999ms: just below the shortest lease that works (minLease). With
+	// -lease 1ms a job would be rescued from its live worker again and again.
+	for _, args := range [][]string{{"-lease", "0s"}, {"-lease", "-1s"}, {"-lease", "999ms"}, {"-workers", "0"}} {
 		t.Run(strings.Join(args, "="), func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
 			s := launch(t, filepath.Join(binDir, "07-durable-jobs"), freePort(t), append([]string{"-db", jobsDB(t)}, args...)...)
 			s.assertExitedWith(t, s.waitExit(t), 2)
-			if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -lease positive" {
+			if first, _, _ := strings.Cut(s.out.String(), "\n"); first != "-workers must be at least 1 and -lease at least 1s" {
 				t.Errorf("want the error on the first line, got %q", first)
 			}
 		})

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,18 +11,32 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lab"
 )
 
-// postJob queues a job on 03-workers and returns the id from its 202.
+// postJob queues a job on 03-workers or 07-durable-jobs and returns the
+// id from its 202.
 func postJob(t *testing.T, s *server) int {
 	t.Helper()
-	r := send(http.MethodPost, s.url("/jobs"))
-	if r.err != nil || r.status != http.StatusAccepted {
-		t.Fatalf("POST /jobs: want 202, got status %d body %q err %v", r.status, r.body, r.err)
+	return postKeyed(t, s, "", "")
+}
+
+// postKeyed posts a job with payload, and an Idempotency-Key unless key is
+// empty, and returns the id from its 202.
+func postKeyed(t *testing.T, s *server, key, payload string) int {
+	t.Helper()
+	header := http.Header{}
+	if key != "" {
+		header.Set("Idempotency-Key", key)
+	}
+	r := lab.SendBody(context.Background(), http.MethodPost, s.url("/jobs"), payload, header)
+	if r.Err != nil || r.Status != http.StatusAccepted {
+		t.Fatalf("POST /jobs: want 202, got status %d body %q err %v", r.Status, r.Body, r.Err)
 	}
 	var accepted struct{ ID int }
-	if err := json.Unmarshal([]byte(r.body), &accepted); err != nil || accepted.ID == 0 {
-		t.Fatalf("POST /jobs: want {\"id\": N}, got %q (%v)", r.body, err)
+	if err := json.Unmarshal([]byte(r.Body), &accepted); err != nil || accepted.ID == 0 {
+		t.Fatalf("POST /jobs: want {\"id\": N}, got %q (%v)", r.Body, err)
 	}
 	return accepted.ID
 }
@@ -152,18 +167,5 @@ func TestFullQueueAnswers503(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Error != "queue is full, try again later" {
 		t.Fatalf("want a JSON error saying the queue is full, got %q", r.body)
-	}
-}
-
-// SIGKILL takes the queued jobs with it: no handler runs, nothing drains.
-func TestSIGKILLLosesQueuedJobs(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, "03-workers", "-workers", "1", "-work", "20s")
-	ids := []int{postJob(t, s), postJob(t, s)}
-	s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
-	s.signal(t, syscall.SIGKILL)
-	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
-	if got := fates(s, ids); len(got) != 0 {
-		t.Errorf("a killed process reports no job's fate, got %v", got)
 	}
 }

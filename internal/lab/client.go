@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -83,30 +84,33 @@ func (r Response) OK() bool {
 // Send makes one request on a connection of its own (no keep-alive), so
 // each in-flight request is exactly one connection the server must drain.
 func Send(ctx context.Context, method, url string) Response {
+	return SendBody(ctx, method, url, "", nil)
+}
+
+// SendBody is Send with a body and headers: a job's payload and its
+// Idempotency-Key. On a connection of its own, the request cannot be
+// resent silently: Go's client resends one with an Idempotency-Key when a
+// reused connection dies, which would hide what the server did.
+func SendBody(ctx context.Context, method, url, body string, header http.Header) Response {
 	client := &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true},
 		Timeout:   ClientTimeout,
 	}
-	return Do(ctx, client, method, url)
-}
-
-// Do makes one request with client.
-func Do(ctx context.Context, client *http.Client, method, url string) Response {
 	r := Response{Sent: time.Now()}
-	defer func() { r.Done = time.Now() }()
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		r.Err = err
 		return r
 	}
+	maps.Copy(req.Header, header)
 	resp, err := client.Do(req)
 	if err != nil {
 		r.Err, r.Done = err, time.Now()
 		return r
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	r.Status, r.Body, r.Header, r.Err, r.Done = resp.StatusCode, string(body), resp.Header, err, time.Now()
+	respBody, err := io.ReadAll(resp.Body)
+	r.Status, r.Body, r.Header, r.Err, r.Done = resp.StatusCode, string(respBody), resp.Header, err, time.Now()
 	r.Version, r.PID = resp.Header.Get("X-Version"), resp.Header.Get("X-Pid")
 	return r
 }

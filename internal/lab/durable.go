@@ -40,16 +40,17 @@ func DurableFlags(t Timings) []string {
 		"-work", DurableWork(t).String(), "-lease", DurableWork(t).String(), "-timeout", t.Timeout.String()}
 }
 
-// DurableOutcome words a job's state as the durable step's verdict does.
-func DurableOutcome(state string, attempts, effects int) string {
-	return fmt.Sprintf("%s, %d attempt%s, %d effect%s", state, attempts, plural(attempts), effects, plural(effects))
+// JobStatus is 07-durable-jobs' answer to GET /jobs/:id.
+type JobStatus struct {
+	ID       int    `json:"id"`
+	State    string `json:"state"`    // queued, running or done
+	Attempts int    `json:"attempts"` // how often a worker started the job
+	Effects  int    `json:"effects"`  // how often its effect was applied
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+// Outcome words a job's state as the durable step's verdict does.
+func (j JobStatus) Outcome() string {
+	return fmt.Sprintf("%s, %d attempt%s, %d effect%s", j.State, j.Attempts, Plural(j.Attempts), j.Effects, Plural(j.Effects))
 }
 
 // LegendDurable is the legend of the durable step's timeline.

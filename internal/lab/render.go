@@ -77,6 +77,14 @@ type Span struct {
 // TimelineWidth is how many columns the bars take.
 const TimelineWidth = 50
 
+// Plural is the "s" of a count's noun: 1 attempt, 2 attempts.
+func Plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 // Seconds prints a duration as the timelines do: two decimals, cut, not
 // rounded (1.239 s is 1.23), never below 0.
 func Seconds(d time.Duration) string {

@@ -59,7 +59,7 @@ func (d *demo) runDurable(number int) {
 		d.die("%v", err)
 	}
 	d.note("the log shows %d jobs done: ask the server about each", step.Jobs)
-	jobs := map[string]jobState{}
+	jobs := map[string]lab.JobStatus{}
 	for _, p := range posts {
 		id := jobID(p.curl)
 		if id == "" {
@@ -69,7 +69,7 @@ func (d *demo) runDurable(number int) {
 		d.show(d.curlLine(lab.CurlStatus, "GET", path))
 		c := d.curl(lab.CurlStatus, "GET", path)
 		d.result(c.Outcome())
-		var j jobState
+		var j lab.JobStatus
 		if c.Status() == 200 && json.Unmarshal([]byte(c.Body()), &j) == nil {
 			jobs[id] = j
 		}
@@ -120,7 +120,7 @@ func (d *demo) runDurable(number int) {
 			id := jobID(c)
 			v.Want = fmt.Sprintf("job %s %s", id, want.Want)
 			if j, ok := jobs[id]; ok {
-				v.Got = fmt.Sprintf("job %s %s", id, lab.DurableOutcome(j.State, j.Attempts, j.Effects))
+				v.Got = fmt.Sprintf("job %s %s", id, j.Outcome())
 			} else {
 				v.Got = "POST /jobs: " + c.Outcome()
 			}
@@ -134,19 +134,12 @@ func (d *demo) runDurable(number int) {
 	})
 }
 
-// jobState is 07-durable-jobs' answer to GET /jobs/:id.
-type jobState struct {
-	State    string `json:"state"`
-	Attempts int    `json:"attempts"`
-	Effects  int    `json:"effects"`
-}
-
 // durableJobRow draws a job across the two processes, as their logs stamp
 // it: queued ('.'), running ('='), cut by the kill ('X'), held by the dead
 // process's lease until the rescue ('~'), queued again, run again, done.
-func durableJobRow(label, id string, first, second *lab.Output, killed time.Time, j jobState) lab.TimelineRow {
+func durableJobRow(label, id string, first, second *lab.Output, killed time.Time, j lab.JobStatus) lab.TimelineRow {
 	row := lab.TimelineRow{Label: label, OK: j.State == "done" && j.Effects == 1,
-		Note: lab.DurableOutcome(j.State, j.Attempts, j.Effects)}
+		Note: j.Outcome()}
 	queued, ok := logLine(first, `job `+id+` queued$`)
 	if !ok {
 		return row

@@ -365,7 +365,7 @@ func (d *demo) build(selected []step) {
 	if len(pkgs) == 0 {
 		return // the upgrade step builds its own two versions
 	}
-	d.banner(fmt.Sprintf("Build the program%s", plural(len(pkgs))), []string{
+	d.banner(fmt.Sprintf("Build the program%s", lab.Plural(len(pkgs))), []string{
 		"We build binaries and run those, not `go run`: a signal sent to `go run`",
 		"reaches the go tool, which dies and leaves the real server running.",
 		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
@@ -375,13 +375,6 @@ func (d *demo) build(selected []step) {
 		d.run(d.root, lab.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
 	}
 	d.show(quote("cd", d.bin))
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // launch starts ./program from the build folder and waits until it listens.
