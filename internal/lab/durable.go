@@ -34,10 +34,17 @@ func DurableWork(t Timings) time.Duration {
 	return 2 * t.Work
 }
 
+// DurableLease is the durable step's -lease: twice a job's time, so that a
+// job that runs once keeps its lease even when a renewal (every third of
+// it) comes a whole job's time late on a busy machine.
+func DurableLease(t Timings) time.Duration {
+	return 2 * DurableWork(t)
+}
+
 // DurableFlags are 07-durable-jobs' flags in the durable step (after -addr).
 func DurableFlags(t Timings) []string {
 	return []string{"-db", "jobs.db", "-workers", fmt.Sprint(DurableStep.Workers),
-		"-work", DurableWork(t).String(), "-lease", DurableWork(t).String(), "-timeout", t.Timeout.String()}
+		"-work", DurableWork(t).String(), "-lease", DurableLease(t).String(), "-timeout", t.Timeout.String()}
 }
 
 // JobStatus is 07-durable-jobs' answer to GET /jobs/:id.

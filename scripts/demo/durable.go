@@ -20,7 +20,7 @@ func (d *demo) runDurable(number int) {
 	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
 	d.banner(stepTitle(number, step.Program+", kill -9 mid-job, started again"), []string{
 		fmt.Sprintf("Four POST /jobs, each committed to jobs.db (SQLite) before its 202; %d", step.Workers),
-		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, work),
+		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, lab.DurableLease(d.t)),
 		"Then kill -9: no program can catch it, 03-workers would lose all four.",
 		"Started again on the same jobs.db, 07 takes the two queued jobs at once,",
 		"rescues the two that were running once their lease runs out, runs them a",
@@ -54,7 +54,7 @@ func (d *demo) runDurable(number int) {
 	second := d.launch(step.Program, flags...)
 	// Each job takes work, and a rescue comes within a lease and a quarter:
 	// generous room for a busy machine on top.
-	limit := time.Duration(step.Jobs)*work + 2*work + 20*time.Second
+	limit := time.Duration(step.Jobs)*work + 2*lab.DurableLease(d.t) + 20*time.Second
 	if err := second.WaitLog(" done", step.Jobs, limit); err != nil {
 		d.die("%v", err)
 	}
