@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -386,4 +387,26 @@ func (l *loadTally) snapshot() (map[errorClass]int, map[errorClass]string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return maps.Clone(l.counts), maps.Clone(l.examples)
+}
+
+// HAProxy on a busy frontend port: lab's busy-port error, which the tests
+// and scripts retry on other ports, and HAProxy's own line saying why.
+func TestHAProxyBusyPort(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	if err == nil {
+		t.Fatalf("want HAProxy to fail on the busy port %s, it runs (pid %d)", cfg.Listen, h.PID())
+	}
+	if !errors.Is(err, lab.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
+		t.Errorf("want lab.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
+	}
 }

@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// ErrPortBusy is RunRolling's error when another process holds one of its
-// ports.
+// ErrPortBusy is RunRolling's and StartHAProxy's error when another
+// process holds one of their ports: the caller may try other ports.
 var ErrPortBusy = errors.New("another process listens on the port")
 
 // Starter starts a command as a Process whose end the caller guarantees:
