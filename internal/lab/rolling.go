@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -110,32 +109,32 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 }
 
 // RollingConfig is one rolling restart under load: the program's
-// instances behind HAProxy, hey through HAProxy.
+// instances behind HAProxy, hey and clients that never resend a request
+// (RawLoad, keep-alive) through HAProxy.
 type RollingConfig struct {
-	Program     string   // as the tables show it: "05-load-balancer"
-	Binary      string   // the program to run
-	Args        []string // its flags after -addr
-	HealthCheck string   // see HAProxyConfig
-	Retries     int      // HAProxy's retries
-	Listen      string   // HAProxy's frontend, 127.0.0.1:port
-	Instances   []string // the instances' addresses
-	Hey         string   // the hey binary
-	Clients     int      // hey -c
-	Dir         string   // for haproxy.cfg and its socket; short (see StartHAProxy)
-	// MoreLoad, when set, starts more clients against HAProxy's url once
-	// hey runs; the stop it returns is called before the counts are read.
-	MoreLoad func(url string) (stop func())
-	Limit    time.Duration // bounds each wait
+	Program     string        // as the tables show it: "05-load-balancer"
+	Binary      string        // the program to run
+	Args        []string      // its flags after -addr
+	HealthCheck string        // see HAProxyConfig
+	Retries     int           // HAProxy's retries
+	Listen      string        // HAProxy's frontend, 127.0.0.1:port
+	Instances   []string      // the instances' addresses
+	Hey         string        // the hey binary
+	Clients     int           // hey -c, and how many clients never resend
+	Dir         string        // for haproxy.cfg and its socket; short (see StartHAProxy)
+	Limit       time.Duration // bounds each wait
 }
 
-// RollingResult is what one rolling restart saw: hey's report, what
-// HAProxy counted and logged, and each instance's restart.
+// RollingResult is what one rolling restart saw: hey's report, the
+// clients that never resend, what HAProxy counted and logged, and each
+// instance's restart.
 type RollingResult struct {
 	Program     string        `json:"program"`
 	Retries     int           `json:"haproxy_retries_setting"`
 	Requests    int           `json:"requests"` // hey's
 	Statuses    map[int]int   `json:"statuses"`
 	Errors      map[Class]int `json:"errors"`
+	Raw         RawResult     `json:"never_resend"`
 	Logged      int           `json:"logged"`           // requests in HAProxy's log
 	Retried     int           `json:"retried"`          // show stat: the backend's wretr
 	RetriedLog  int           `json:"retried_requests"` // requests the log shows retried
@@ -143,6 +142,35 @@ type RollingResult struct {
 	Slowest     time.Duration `json:"slowest_ns"`       // Ta, the longest in the log
 	RetriedLine string        `json:"retried_line,omitempty"`
 	Restarts    []Restart     `json:"restarts"`
+}
+
+// RawResult is what the clients that never resend got: the answers by
+// status, the failures by what the client saw (FailureText).
+type RawResult struct {
+	Requests int            `json:"requests"`
+	Statuses map[int]int    `json:"statuses"`
+	Failures map[string]int `json:"failures"`
+	Examples []string       `json:"examples,omitempty"`
+}
+
+// NewRawResult sums a RawLoad's counts by status.
+func NewRawResult(c RawCounts) RawResult {
+	r := RawResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
+	for a, n := range c.Answers {
+		r.Statuses[a.Status] += n
+	}
+	return r
+}
+
+// Failed counts the requests that did not get a 200.
+func (r RawResult) Failed() int {
+	return r.Requests - r.Statuses[200]
+}
+
+// Rejected counts the 503s, hey's and the other clients': HAProxy's
+// answer when no server took the request.
+func (r RollingResult) Rejected() int {
+	return r.Statuses[503] + r.Raw.Statuses[503]
 }
 
 // Failed counts hey's requests that did not get a 200.
@@ -160,10 +188,11 @@ func (r RollingResult) Failed() int {
 }
 
 // RunRolling starts the instances and HAProxy in front of them (each with
-// start), waits until HAProxy reports them all UP, starts hey through
-// HAProxy (and MoreLoad), waits until every instance serves, restarts them
-// one by one (RollingRestart), waits until every new one serves, stops hey
-// (SIGINT: it prints its report) and reads the counts.
+// start), waits until HAProxy reports them all UP, starts hey and
+// the clients that never resend through HAProxy, waits until every
+// instance serves, restarts them one by one (RollingRestart), waits until
+// every new one serves, stops hey (SIGINT: it prints its report) and the
+// other clients, and reads the counts.
 //
 // It ends everything it started before it returns, so that the next run
 // may take the same ports.
@@ -172,7 +201,10 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	var started []*Process
 	defer func() {
 		for _, p := range started {
-			_ = p.Kill(cfg.Limit)
+			// One that has exited is not signalled: its PID may be reused.
+			if p.Running() {
+				_ = p.Kill(cfg.Limit)
+			}
 		}
 	}()
 	startedBy := start
@@ -225,11 +257,8 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if err != nil {
 		return res, err
 	}
-	stopMore := func() {}
-	if cfg.MoreLoad != nil {
-		stopMore = sync.OnceFunc(cfg.MoreLoad(url))
-	}
-	defer func() { stopMore() }()
+	raw := StartRawLoad(RawOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
+	defer raw.Stop()
 	// Evidence that the load reaches every instance, before and after.
 	serving := func(servers []*Server) error {
 		for _, s := range servers {
@@ -256,7 +285,7 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if _, err := hey.WaitExit(HeyTimeout + cfg.Limit); err != nil {
 		return res, err
 	}
-	stopMore()
+	res.Raw = NewRawResult(raw.Stop())
 	report := ParseHey(hey.Out.String())
 	res.Statuses, res.Errors = report.Statuses, report.Errors
 	for _, n := range report.Statuses {
@@ -336,6 +365,25 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	for _, class := range Classes {
 		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
 	}
+	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.Raw.Requests) })
+	codes = codes[:0]
+	var failures []string
+	for _, r := range results {
+		for code := range r.Raw.Statuses {
+			codes = append(codes, code)
+		}
+		for failure := range r.Raw.Failures {
+			failures = append(failures, failure)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Raw.Statuses[code]) })
+	}
+	slices.Sort(failures)
+	for _, failure := range slices.Compact(failures) {
+		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.Raw.Failures[failure]) })
+	}
 	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
 	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
 	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
@@ -344,29 +392,43 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	})
 }
 
-// RollingMismatches says where the results contradict the lesson: 05
-// fails nothing, needs no retry, and leaves HAProxy before it stops
-// accepting; 02 needs HAProxy's retries, or, without them, costs 503s.
+// RollingMismatches is the rolling restart's verdict, the one TestRollingRestart
+// and load.sh --rolling state: where the results contradict the lesson.
+// Every instance exits 0. 05 fails no request, hey's nor the other
+// clients', needs no retry (show stat, the log's retried and stalled
+// requests), and every instance is DOWN in HAProxy before it stops
+// accepting; 02 needs HAProxy's retries (show stat) and its requests stall
+// for them, or, without retries, costs 503s.
 func RollingMismatches(results []RollingResult) []string {
 	var found []string
 	for _, r := range results {
+		for _, restart := range r.Restarts {
+			if restart.Exit != "exit 0" {
+				found = append(found, fmt.Sprintf("%s: %s (pid %d) ended with %s, want exit 0", r.Name(), restart.Server, restart.OldPID, restart.Exit))
+			}
+		}
 		switch {
 		case r.Program == "05-load-balancer":
 			if n := r.Failed(); n > 0 {
-				found = append(found, fmt.Sprintf("%s: %d requests failed, want none", r.Name(), n))
+				found = append(found, fmt.Sprintf("%s: %d of hey's requests failed, want none", r.Name(), n))
 			}
-			if r.Retried > 0 || r.Stalled > 0 {
-				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections, want none", r.Name(), r.Retried))
+			if n := r.Raw.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.Raw.Failures))
+			}
+			if r.Retried > 0 || r.RetriedLog > 0 || r.Stalled > 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections (show stat); its log shows %d requests retried, %d stalled; want none",
+					r.Name(), r.Retried, r.RetriedLog, r.Stalled))
 			}
 			if n := r.DownBeforeStopping(); n != len(r.Restarts) {
 				found = append(found, fmt.Sprintf("%s: %d of %d instances DOWN before they stopped accepting, want all", r.Name(), n, len(r.Restarts)))
 			}
 		case r.Retries > 0:
-			if r.Retried == 0 {
-				found = append(found, r.Name()+": HAProxy retried no connection, want some")
+			if r.Retried == 0 || r.Stalled == 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections (show stat), %d requests stalled (log); want some of each",
+					r.Name(), r.Retried, r.Stalled))
 			}
 		default:
-			if r.Statuses[503] == 0 {
+			if r.Rejected() == 0 {
 				found = append(found, r.Name()+": no 503, want some")
 			}
 		}
