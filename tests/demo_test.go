@@ -47,6 +47,7 @@ func startDemoWith(t *testing.T, env []string, shell string, args ...string) (de
 	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
 	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
 	tmp = t.TempDir()
+	lab.RememberArgument(tmp) // the demo's HAProxy names its configuration in there
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
 	if shell != "" {

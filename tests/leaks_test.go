@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os/exec"
 	"testing"
 	"time"
 
@@ -8,9 +9,12 @@ import (
 )
 
 // leftovers lists the live processes that name one of the suite's
-// addresses (lab.FreePort remembers them), or run a binary it built: every
-// process the suite starts, and every process those start (a 04 successor,
-// the server behind go run, the demo's servers and curls), is one of them.
+// addresses (lab.FreePort and lab.FreePortRun remember them), HAProxy
+// configuration files (lab.StartHAProxy remembers them) or the temporary
+// folders the scripts get (where the demo and load.sh write theirs), or
+// run a binary it built: every process the suite starts, and every process
+// those start (a 04 successor, the server behind go run, the demo's
+// servers and curls, HAProxy), is one of them.
 func leftovers() map[int]string {
 	return lab.Leftovers(binDir)
 }
@@ -52,5 +56,29 @@ func TestNamesAddr(t *testing.T) {
 		if got := lab.NamesAddr(tc.arg, "127.0.0.1:4321"); got != tc.want {
 			t.Errorf("NamesAddr(%q): got %v, want %v", tc.arg, got, tc.want)
 		}
+	}
+}
+
+// An HAProxy the suite started is a leftover until it has exited: its
+// command line names neither an address nor the build folder, only its
+// configuration file.
+func TestLeftoversFindHAProxy(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leftovers()[h.PID()]; !ok {
+		t.Errorf("the leftover check does not see HAProxy (pid %d) running", h.PID())
+	}
+	if err := h.Kill(exitTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leftovers()[h.PID()]; ok {
+		t.Errorf("the leftover check still names HAProxy (pid %d) once it has exited", h.PID())
 	}
 }

@@ -25,6 +25,7 @@ func TestLoadScriptRolling(t *testing.T) {
 	requireHAProxy(t)
 	trackSources(t)
 	tmp := t.TempDir()
+	lab.RememberArgument(tmp) // the script's HAProxy names its configuration in there
 	report := filepath.Join(t.TempDir(), "rolling.json")
 	// PORT and the three ports after it. Another process may take one
 	// between our probe and the script's: then try others, a few times.

@@ -105,6 +105,9 @@ func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAPro
 	if err := os.WriteFile(file, []byte(cfg.Text()), 0o644); err != nil {
 		return nil, err
 	}
+	// HAProxy's command line names no address: the leftover check looks
+	// for its configuration file.
+	RememberArgument(file)
 	p, err := start(HAProxyCommand(file))
 	if err != nil {
 		return nil, err

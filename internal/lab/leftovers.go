@@ -78,28 +78,31 @@ func ReapOrphans() {
 	}
 }
 
-// usedAddrs are the loopback addresses FreePort handed out. Every process
-// started here, and every process those start (a 04 successor, the server
-// behind go run, the demo's servers and curls), names one on its command
-// line: that is how a leftover is found, whoever its parent is.
-var usedAddrs = struct {
+// remembered are the arguments a leftover names on its command line: the
+// loopback addresses FreePort and FreePortRun handed out, and the
+// configuration files StartHAProxy wrote. Every process started here, and
+// every process those start (a 04 successor, the server behind go run, the
+// demo's servers and curls, HAProxy), names one: that is how a leftover is
+// found, whoever its parent is.
+var remembered = struct {
 	sync.Mutex
 	list []string
 }{}
 
-// RememberAddr adds addr to the addresses Leftovers looks for.
-func RememberAddr(addr string) {
-	usedAddrs.Lock()
-	defer usedAddrs.Unlock()
-	usedAddrs.list = append(usedAddrs.list, addr)
+// RememberArgument adds arg (an address, a file's path) to the arguments
+// Leftovers looks for.
+func RememberArgument(arg string) {
+	remembered.Lock()
+	defer remembered.Unlock()
+	remembered.list = append(remembered.list, arg)
 }
 
 // Leftovers lists the live processes that name one of the remembered
-// addresses, or run a binary from binDir (empty: none).
+// arguments, or run a binary from binDir (empty: none).
 func Leftovers(binDir string) map[int]string {
-	usedAddrs.Lock()
-	addrs := slices.Clone(usedAddrs.list)
-	usedAddrs.Unlock()
+	remembered.Lock()
+	addrs := slices.Clone(remembered.list)
+	remembered.Unlock()
 	found := make(map[int]string)
 	for _, addr := range addrs {
 		for pid, cmd := range ProcessesWithArgument(addr) {

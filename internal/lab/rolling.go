@@ -470,7 +470,7 @@ func FreePortRun(n int) ([]string, error) {
 		}
 		if len(addrs) == n {
 			for _, addr := range addrs {
-				RememberAddr(addr)
+				RememberArgument(addr)
 			}
 			return addrs, nil
 		}

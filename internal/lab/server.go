@@ -99,7 +99,7 @@ func FreePort() (string, error) {
 	}
 	defer ln.Close()
 	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	RememberAddr(addr)
+	RememberArgument(addr)
 	return addr, nil
 }
 
