@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -279,6 +280,34 @@ func freePortRun(t *testing.T, n int) []string {
 		t.Fatal(err)
 	}
 	return addrs
+}
+
+// Callers running at once (the rolling restarts, the demo's and the load
+// script's tests) never get overlapping port runs.
+func TestFreePortRunNoOverlap(t *testing.T) {
+	t.Parallel()
+	const callers, n = 40, 40
+	runs := make([][]string, callers)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() {
+			var err error
+			runs[i], err = lab.FreePortRun(n)
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	owner := map[string]int{}
+	for i, run := range runs {
+		for _, addr := range run {
+			if j, ok := owner[addr]; ok {
+				t.Errorf("%s handed out to callers %d and %d", addr, j, i)
+			}
+			owner[addr] = i
+		}
+	}
 }
 
 // since is how long after from at came, "never" for a zero at.

@@ -103,12 +103,7 @@ func Leftovers(binDir string) map[int]string {
 	remembered.Lock()
 	addrs := slices.Clone(remembered.list)
 	remembered.Unlock()
-	found := make(map[int]string)
-	for _, addr := range addrs {
-		for pid, cmd := range ProcessesWithArgument(addr) {
-			found[pid] = cmd
-		}
-	}
+	found := processesNaming(addrs)
 	if binDir != "" {
 		for pid, exe := range ProcessesRunningFrom(binDir) {
 			found[pid] = exe
@@ -146,6 +141,12 @@ func ProcessesRunningFrom(dir string) map[int]string {
 // command-line arguments: servers (-addr 127.0.0.1:PORT) and curls
 // (http://127.0.0.1:PORT/).
 func ProcessesWithArgument(addr string) map[int]string {
+	return processesNaming([]string{addr})
+}
+
+// processesNaming lists the live processes with one of addrs in one of
+// their command-line arguments, reading each command line once.
+func processesNaming(addrs []string) map[int]string {
 	found := make(map[int]string)
 	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, file := range files {
@@ -154,7 +155,9 @@ func ProcessesWithArgument(addr string) map[int]string {
 			continue // gone, or a zombie
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-		if slices.ContainsFunc(args, func(a string) bool { return NamesAddr(a, addr) }) {
+		if slices.ContainsFunc(args, func(a string) bool {
+			return slices.ContainsFunc(addrs, func(addr string) bool { return NamesAddr(a, addr) })
+		}) {
 			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil {
 				found[pid] = strings.Join(args, " ")
 			}

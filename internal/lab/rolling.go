@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -227,11 +228,8 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 			}
 			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
 		}
-		// Whoever answered may be another process on a busy port.
-		_, port, _ := strings.Cut(addr, ":")
-		n, _ := strconv.Atoi(port)
-		if ours, err := ListensOn(p.PID(), n); err != nil || !ours {
-			return nil, fmt.Errorf("%s on %s: %w (%v): %s", cfg.Program, addr, ErrPortBusy, err, LastLine(p))
+		if err := s.OwnsPort(); err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", cfg.Program, addr, err)
 		}
 		return s, nil
 	}
@@ -436,9 +434,17 @@ func RollingMismatches(results []RollingResult) []string {
 	return found
 }
 
+// handedOut are the ports FreePortRun has handed out in this process: it
+// never hands one out twice, so that callers running at once (the tests
+// run in parallel) never share a port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // FreePortRun returns n consecutive loopback addresses that were free a
-// moment ago, below the kernel's ephemeral range, and remembers them for
-// the leftover check. A rolling restart starts an instance again on a port
+// moment ago and that it has not handed out before, below the kernel's
+// ephemeral range, and remembers them for the leftover check. A rolling restart starts an instance again on a port
 // that stood free for a moment: in the ephemeral range, one of the many
 // connections the load opens meanwhile could take it as its own port, and
 // the new instance could not listen.
@@ -456,10 +462,15 @@ func FreePortRun(n int) ([]string, error) {
 	if low-n <= from {
 		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
 	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 100 {
 		first := from + rand.IntN(low-n-from)
 		var addrs []string
 		for port := first; port < first+n; port++ {
+			if handedOut.ports[port] {
+				break
+			}
 			addr := "127.0.0.1:" + strconv.Itoa(port)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -469,6 +480,9 @@ func FreePortRun(n int) ([]string, error) {
 			addrs = append(addrs, addr)
 		}
 		if len(addrs) == n {
+			for port := first; port < first+n; port++ {
+				handedOut.ports[port] = true
+			}
 			for _, addr := range addrs {
 				RememberArgument(addr)
 			}

@@ -71,6 +71,9 @@ func (d *demo) runRolling(number int) {
 		if err := s.WaitReady(10 * time.Second); err != nil {
 			return nil, fmt.Errorf("%s did not start: %v: %s", addr, err, lastLine(s.Out))
 		}
+		if err := s.OwnsPort(); err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
 		d.note("listening on %s, PID %d", addr, s.PID())
 		return s, nil
 	}
