@@ -260,9 +260,9 @@ func TestRollingRestart(t *testing.T) {
 				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
 			}
 			for _, r := range result.Restarts {
-				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
+				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s; probes %v",
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
-					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up))
+					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up), r.Probes)
 			}
 			for _, mismatch := range lab.RollingMismatches([]lab.RollingResult{result}) {
 				t.Error(mismatch)
@@ -322,7 +322,9 @@ func since(from, at time.Time) string {
 // the requests come often (some 300 a second from both kinds of client)
 // and many fall into the moment when 02's port refuses connections: from
 // its listener closing until HAProxy's second failed check or the new
-// instance listening, whichever comes first (20 to 200 ms here).
+// instance listening, whichever comes first (20 to 200 ms here). That
+// some do is certain: RunRolling's probes (lab.RestartOne) send one
+// round-robin cycle through HAProxy in that moment.
 // rollingClients is how many clients hey runs, and how many never resend.
 const (
 	rollingDelay   = "50ms"

@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -40,6 +42,10 @@ type Restart struct {
 	Exited   time.Time
 	Exit     string    // ExitText
 	Up       time.Time // when the runtime API showed the new one UP
+	// Probes are the outcomes ("200", "503", or what the client saw) of
+	// the one-shot requests sent through HAProxy once the listener was
+	// closed, one per instance (see RestartOne); empty when none was sent.
+	Probes map[string]int `json:",omitempty"`
 }
 
 // DownBeforeStopping reports whether HAProxy had taken the instance out
@@ -49,12 +55,12 @@ func (r Restart) DownBeforeStopping() bool {
 }
 
 // RollingRestart restarts the instances behind h one at a time, the way a
-// deploy does (RestartOne each, with SIGTERM), replacing each in instances
-// with its successor.
+// deploy does (RestartOne each, with SIGTERM, probing), replacing each in
+// instances with its successor.
 func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
 	var restarts []Restart
 	for i := range instances {
-		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, relaunch, limit)
+		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, true, relaunch, limit)
 		if err != nil {
 			return restarts, err
 		}
@@ -69,13 +75,51 @@ func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) 
 // the runtime API to see when HAProxy took it out, start the new one on
 // the same address (relaunch), wait until HAProxy reports it UP. limit
 // bounds each wait. It returns what happened, and the new instance.
-func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
+//
+// With probe, once the instance's listener is closed (it logged "Shutdown
+// Server" and no longer holds its port, or it has exited) and before the
+// new one starts, it sends one round-robin cycle through HAProxy: one
+// one-shot request per instance, at once. HAProxy's balance roundrobin
+// hands the servers it has UP out in turn, so among those picks, whatever
+// other requests come between them, one goes to this server if HAProxy
+// still has it UP: a server that closed its listener while HAProxy still
+// sends it traffic (02) is then certain to refuse a connection, which
+// HAProxy retries (and the retry waits for the new instance) or, with
+// retries 0, answers with a 503. Their outcomes are in Restart.Probes.
+func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, probe bool, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
 	r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
 	if err := signal(old); err != nil {
 		return r, nil, err
 	}
+	var probes sync.WaitGroup
+	var probed sync.Mutex
+	sendProbes := func() {
+		outcomes := map[string]int{}
+		r.Probes = outcomes
+		for range h.Config.Servers {
+			probes.Go(func() {
+				outcome := probeOutcome(Send(context.Background(), http.MethodGet, "http://"+h.Config.Listen+"/"))
+				probed.Lock()
+				outcomes[outcome]++
+				probed.Unlock()
+			})
+		}
+	}
+	defer probes.Wait()
+	_, portText, _ := net.SplitHostPort(old.Addr)
+	port, _ := strconv.Atoi(portText)
+	listenerClosed := func() bool {
+		if _, ok := old.Out.First("Shutdown Server"); !ok {
+			return false
+		}
+		ours, err := ListensOn(old.PID(), port)
+		return err == nil && !ours
+	}
 	deadline := time.Now().Add(limit)
 	for old.Running() {
+		if probe && r.Probes == nil && listenerClosed() {
+			sendProbes()
+		}
 		if time.Now().After(deadline) {
 			return r, nil, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
 		}
@@ -89,6 +133,9 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 			}
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	if probe && r.Probes == nil {
+		sendProbes()
 	}
 	state, _ := old.WaitExit(limit)
 	r.Exited, r.Exit = old.ExitedAt, "still running"
@@ -106,7 +153,17 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 	if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
 		return r, s, err
 	}
+	probes.Wait()
 	return r, s, nil
+}
+
+// probeOutcome is a probe's outcome in Restart.Probes: its status, or
+// what the client saw (FailureText).
+func probeOutcome(resp Response) string {
+	if resp.Err != nil {
+		return FailureText(resp.Err)
+	}
+	return strconv.Itoa(resp.Status)
 }
 
 // RollingConfig is one rolling restart under load: the program's
@@ -168,10 +225,32 @@ func (r RawResult) Failed() int {
 	return r.Requests - r.Statuses[200]
 }
 
-// Rejected counts the 503s, hey's and the other clients': HAProxy's
-// answer when no server took the request.
+// Rejected counts the 503s, hey's, the other clients' and the probes':
+// HAProxy's answer when no server took the request.
 func (r RollingResult) Rejected() int {
-	return r.Statuses[503] + r.Raw.Statuses[503]
+	return r.Statuses[503] + r.Raw.Statuses[503] + r.Probes()["503"]
+}
+
+// Probes sums the outcomes of every restart's probes (Restart.Probes).
+func (r RollingResult) Probes() map[string]int {
+	sum := map[string]int{}
+	for _, restart := range r.Restarts {
+		for outcome, n := range restart.Probes {
+			sum[outcome] += n
+		}
+	}
+	return sum
+}
+
+// ProbesFailed counts the probes that did not get a 200.
+func (r RollingResult) ProbesFailed() int {
+	n := 0
+	for outcome, count := range r.Probes() {
+		if outcome != "200" {
+			n += count
+		}
+	}
+	return n
 }
 
 // Failed counts hey's requests that did not get a 200.
@@ -382,6 +461,13 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	for _, failure := range slices.Compact(failures) {
 		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.Raw.Failures[failure]) })
 	}
+	row("probes (one-shot)", func(r RollingResult) string {
+		sent := 0
+		for _, n := range r.Probes() {
+			sent += n
+		}
+		return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
+	})
 	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
 	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
 	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
@@ -393,8 +479,8 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 // RollingMismatches is the rolling restart's verdict, the one TestRollingRestart
 // and load.sh --rolling state: where the results contradict the lesson.
 // Every instance exits 0. 05 fails no request, hey's nor the other
-// clients', needs no retry (show stat, the log's retried and stalled
-// requests), and every instance is DOWN in HAProxy before it stops
+// clients' nor the probes', needs no retry (show stat, the log's retried
+// and stalled requests), and every instance is DOWN in HAProxy before it stops
 // accepting; 02 needs HAProxy's retries (show stat) and its requests stall
 // for them, or, without retries, costs 503s.
 func RollingMismatches(results []RollingResult) []string {
@@ -412,6 +498,9 @@ func RollingMismatches(results []RollingResult) []string {
 			}
 			if n := r.Raw.Failed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.Raw.Failures))
+			}
+			if n := r.ProbesFailed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d probes failed (%v), want none", r.Name(), n, r.Probes()))
 			}
 			if r.Retried > 0 || r.RetriedLog > 0 || r.Stalled > 0 {
 				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections (show stat); its log shows %d requests retried, %d stalled; want none",

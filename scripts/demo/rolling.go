@@ -124,7 +124,7 @@ func (d *demo) runRolling(number int) {
 		r, s, err := lab.RestartOne(h, i, servers[i], func(old *lab.Server) error {
 			d.kill(syscall.SIGTERM, old.PID())
 			return nil
-		}, launch, 30*time.Second)
+		}, false, launch, 30*time.Second)
 		if err != nil {
 			d.die("%v", err)
 		}

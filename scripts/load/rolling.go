@@ -85,6 +85,7 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 	lab.WriteRollingTable(out, results)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "never resend:       keep-alive clients that count a failed request and never send it again")
+	fmt.Fprintln(out, "probes (one-shot):  one request per instance, at once, when the restarted one's listener has closed")
 	fmt.Fprintln(out, "HAProxy retried:    connections refused by an instance, retried on it after 1 s (show stat's wretr)")
 	fmt.Fprintln(out, "stalled by a retry: requests whose log line shows a retry or a connect of 1 s or more")
 	fmt.Fprintln(out, "DOWN before:        HAProxy's runtime API showed the instance DOWN before it logged 'Shutdown Server'")
