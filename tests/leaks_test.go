@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"os/exec"
 	"testing"
 	"time"
 
@@ -67,7 +66,7 @@ func TestLeftoversFindHAProxy(t *testing.T) {
 	requireHAProxy(t)
 	dir := shortTempDir(t)
 	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
-	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+	start := starter(t)
 	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
 	if err != nil {
 		t.Fatal(err)

@@ -235,7 +235,7 @@ func TestRollingRestart(t *testing.T) {
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
 			}
-			start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+			start := starter(t)
 			// Another process may take a free port between our probe and
 			// the bind: then try other ports, a few times (as startServer).
 			var result lab.RollingResult
@@ -268,6 +268,32 @@ func TestRollingRestart(t *testing.T) {
 				t.Error(mismatch)
 			}
 		})
+	}
+}
+
+// starter is a lab.Starter for the rolling restarts and HAProxy: each
+// process it starts is ended at cleanup, its whole process group killed,
+// unless it has exited and been reaped already (a restarted instance):
+// then its PID, and so its group's ID, may belong to another process by
+// now.
+func starter(t *testing.T) lab.Starter {
+	return func(cmd *exec.Cmd) (*lab.Process, error) {
+		p, err := lab.Start(cmd)
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() {
+			if !p.Running() {
+				return
+			}
+			if t.Failed() && p.Quit(quitGrace) {
+				t.Logf("%s was still running: SIGQUIT, then its output:\n%s", p.Name, p.Out)
+			}
+			if err := p.Kill(exitTimeout); err != nil {
+				t.Error(err)
+			}
+		})
+		return p, nil
 	}
 }
 
@@ -343,7 +369,7 @@ func TestHAProxyBusyPort(t *testing.T) {
 	defer busy.Close()
 	dir := shortTempDir(t)
 	cfg := lab.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
-	start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+	start := starter(t)
 	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
 	if err == nil {
 		t.Fatalf("want HAProxy to fail on the busy port %s, it runs (pid %d)", cfg.Listen, h.PID())

@@ -94,7 +94,7 @@ func HAProxyCommand(cfgFile string) *exec.Cmd {
 // (Start, a Driver's Start, or a test's wrapper that ends it at cleanup),
 // and waits (limit at most) until its frontend listens and its runtime API
 // answers. dir must be short: a unix socket's path has 107 bytes at most.
-func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
+func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		return nil, errors.New(HAProxyMissing)
 	}
