@@ -71,6 +71,7 @@ func TestReadyzContract(t *testing.T) {
 	// Readiness fails at once: ask until it does, then see how long it took.
 	var first lab.Response
 	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
 	}
 	failedAfter := first.Done.Sub(signalled)
 	if first.Status != http.StatusServiceUnavailable || first.Body != "draining" || first.PID != pid {
@@ -219,7 +220,7 @@ func TestRollingRestart(t *testing.T) {
 		healthCheck string
 		args        []string
 	}{
-		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", "2s"}},
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lab.RollingDrainDelay(lab.PostTimings).String()}},
 		// 02 has no /readyz (it would answer 404): HAProxy can only check
 		// that it accepts connections.
 		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
@@ -230,7 +231,7 @@ func TestRollingRestart(t *testing.T) {
 			trackSources(t)
 			cfg := lab.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
-				Args:        append([]string{"-delay", rollingDelay, "-timeout", "20s"}, tc.args...),
+				Args:        append([]string{"-delay", lab.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
 				HealthCheck: tc.healthCheck, Retries: tc.retries,
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
@@ -344,18 +345,13 @@ func since(from, at time.Time) string {
 	return at.Sub(from).Round(time.Millisecond).String()
 }
 
-// A rolling restart's GET / takes rollingDelay: a fast handler, so that
-// the requests come often (some 300 a second from both kinds of client)
-// and many fall into the moment when 02's port refuses connections: from
-// its listener closing until HAProxy's second failed check or the new
-// instance listening, whichever comes first (20 to 200 ms here). That
-// some do is certain: RunRolling's probes (lab.RestartOne) send one
-// round-robin cycle through HAProxy in that moment.
-// rollingClients is how many clients hey runs, and how many never resend.
-const (
-	rollingDelay   = "50ms"
-	rollingClients = 8
-)
+// rollingClients is how many clients hey runs in a rolling restart, and
+// how many never resend: with GET / answering in lab.RollingHandlerDelay,
+// some 300 requests a second, many of which fall into the moment when
+// 02's port refuses connections (20 to 200 ms here). That some do is
+// certain: RunRolling's probes (lab.RestartOne) send one round-robin
+// cycle through HAProxy in that moment.
+const rollingClients = 8
 
 // HAProxy on a busy frontend port: lab's busy-port error, which the tests
 // and scripts retry on other ports, and HAProxy's own line saying why.

@@ -36,8 +36,9 @@ type Restart struct {
 	// Down is when the runtime API first showed the server DOWN (zero:
 	// never while the old process ran).
 	Down time.Time
-	// Stopping is when the old process logged "Shutdown Server": from
-	// then on its listener is closed.
+	// Stopping is when the old process logged "Shutdown Server" (its
+	// listener closes then), as our reader of its output saw the line:
+	// a moment later, at most its exit.
 	Stopping time.Time
 	Exited   time.Time
 	Exit     string    // ExitText
@@ -144,6 +145,9 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, prob
 	}
 	if line, ok := old.Out.First("Shutdown Server"); ok {
 		r.Stopping = line.At
+		if r.Stopping.After(r.Exited) {
+			r.Stopping = r.Exited
+		}
 	}
 	s, err := relaunch(old.Addr)
 	if err != nil {
@@ -376,6 +380,14 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		return res, err
 	}
 	res.Retried = stats["BACKEND"].Retries
+	// The log is read once HAProxy has exited (SIGUSR1: it stops
+	// listening, finishes what it serves, and exits), all of it written.
+	if err := h.Signal(syscall.SIGUSR1); err != nil {
+		return res, err
+	}
+	if _, err := h.WaitExit(cfg.Limit); err != nil {
+		return res, err
+	}
 	for _, req := range HAProxyRequests(h.Out.All()) {
 		res.Logged++
 		if req.Retries > 0 {

@@ -46,17 +46,11 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 		}
 		instances = append(instances, addr)
 	}
-	// 05's drain delay: HAProxy needs fall × inter = 200 ms to see the
-	// 503s; the rest is room for a busy machine.
-	drainDelay := "2s"
+	timings := lab.PostTimings
 	if opts.delay == "300ms" {
-		drainDelay = "1s"
+		timings = lab.FastTimings
 	}
-	// GET / answers in 50 ms: a fast handler, so that the requests come
-	// often and many fall into the moment when 02's port refuses
-	// connections (from its listener closing until HAProxy's second failed
-	// check or the new instance listening, whichever comes first).
-	const delay = "50ms"
+	drainDelay, delay := lab.RollingDrainDelay(timings).String(), lab.RollingHandlerDelay.String()
 	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d and %d keep-alive clients that never resend;\n", listen, delay, opts.clients, opts.clients)
 	fmt.Fprintf(out, "each instance in turn: SIGTERM, wait for its exit, start it again, wait until HAProxy reports it UP. 05: -drain-delay %s.\n", drainDelay)
 	var results []lab.RollingResult
