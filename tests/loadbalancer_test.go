@@ -374,3 +374,46 @@ func TestHAProxyBusyPort(t *testing.T) {
 		t.Errorf("want lab.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
 	}
 }
+
+// The premise of RestartOne's probes: with the generated configuration,
+// one one-shot request per instance, sent at once through HAProxy, reaches
+// every instance HAProxy has UP (balance roundrobin), so that during a
+// restart one of them reaches the instance whose listener just closed.
+func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	var servers []string
+	pids := map[string]bool{}
+	for range 3 {
+		s := startServer(t, "05-load-balancer", "-delay", "1ms", "-drain-delay", "0s") // answers carry X-Pid
+		servers = append(servers, s.addr)
+		pids[strconv.Itoa(s.PID())] = true
+	}
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
+	h, err := lab.StartHAProxy(starter(t), dir, cfg, readyTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WaitAllUp(readyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	for cycle := range 5 {
+		answers := make([]lab.Response, len(servers))
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Go(func() { answers[i] = lab.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
+		}
+		wg.Wait()
+		reached := map[string]bool{}
+		for _, a := range answers {
+			if a.Err != nil || a.Status != http.StatusOK || !pids[a.PID] {
+				t.Fatalf("cycle %d: want 200 from one of the instances %v, got %d from %q (err %v)", cycle, pids, a.Status, a.PID, a.Err)
+			}
+			reached[a.PID] = true
+		}
+		if len(reached) != len(servers) {
+			t.Errorf("cycle %d: %d one-shot requests reached the instances %v, want every one of %v", cycle, len(servers), reached, pids)
+		}
+	}
+}
