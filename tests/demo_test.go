@@ -47,6 +47,7 @@ func startDemoWith(t *testing.T, env []string, shell string, args ...string) (de
 	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
 	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
 	tmp = t.TempDir()
+	lab.RememberArgument(tmp) // the demo's HAProxy names its configuration in there
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
 	if shell != "" {
@@ -56,7 +57,11 @@ func startDemoWith(t *testing.T, env []string, shell string, args ...string) (de
 	cmd.Env = append(append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1"), env...)
 	// Registered first, so it runs after the demo's own group is killed:
 	// then no demo is left to start another server.
-	t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
+	t.Cleanup(func() {
+		for _, arg := range append(stepFiveAddrs(port), "127.0.0.1:"+port, tmp) {
+			killByArgument(arg)
+		}
+	})
 	demo = startProcess(t, cmd)
 	return demo, port, tmp
 }
@@ -151,11 +156,20 @@ func TestDemo(t *testing.T) {
 	if n := len(demo.out.lines("Timeline (")); n != 7 {
 		t.Errorf("want 7 timelines, got %d", n)
 	}
+	assertDemoLeftNothing(t, port, tmp)
+}
+
+// assertDemoLeftNothing fails the test if a process the demo started is
+// still running, a server on PORT or on step 5's instance ports, or the
+// HAProxy whose configuration is in the demo's folder, or if the demo
+// left a file behind.
+func assertDemoLeftNothing(t *testing.T, port, tmp string) {
+	t.Helper()
 	assertNothingLeft(t, "127.0.0.1:"+port)
 	for _, addr := range stepFiveAddrs(port) {
 		assertNothingLeft(t, addr)
 	}
-	assertNothingLeft(t, tmp) // HAProxy: its config is in the demo's folder
+	assertNothingLeft(t, tmp)
 	assertNoFiles(t, tmp, "report.json")
 }
 
@@ -192,7 +206,7 @@ func TestDemoStep(t *testing.T) {
 			if n := len(demo.out.lines("Timeline (")); n != 1 {
 				t.Errorf("want 1 timeline, got %d\noutput:\n%s", n, demo.out)
 			}
-			assertNothingLeft(t, "127.0.0.1:"+port)
+			assertDemoLeftNothing(t, port, tmp)
 		})
 	}
 }

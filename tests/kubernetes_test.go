@@ -21,6 +21,13 @@ import (
 // deliver the signal) before the kubelet's SIGKILL.
 const graceMargin = 5 * time.Second
 
+// Kubernetes' defaults for a probe's unset periodSeconds and
+// failureThreshold.
+const (
+	probeDefaultPeriodSeconds    = 10
+	probeDefaultFailureThreshold = 3
+)
+
 // serverFlags reads 05-load-balancer's flags from the container's command,
 // with the program's own defaults, the way the program would.
 func serverFlags(t *testing.T, args []string) (addr string, drainDelay, timeout time.Duration) {
@@ -113,11 +120,39 @@ func TestKubernetesManifest(t *testing.T) {
 		t.Fatalf("want a readiness probe GET /readyz on the container's port, got %+v", probe)
 	}
 	// The probe must see /readyz fail while the program still serves.
-	if noticed := time.Duration(max(probe.PeriodSeconds, 1)*max(probe.FailureThreshold, 1)) * time.Second; noticed >= drainDelay {
-		t.Errorf("the probe notices the 503s after %s, not within the %s drain delay", noticed, drainDelay)
+	// Unset fields take Kubernetes' defaults.
+	period, threshold := probe.PeriodSeconds, probe.FailureThreshold
+	if period == 0 {
+		period = probeDefaultPeriodSeconds
+	}
+	if threshold == 0 {
+		threshold = probeDefaultFailureThreshold
+	}
+	if noticed := time.Duration(period*threshold) * time.Second; noticed >= drainDelay {
+		t.Errorf("the probe notices the 503s after %s (periodSeconds %d × failureThreshold %d), not within the %s drain delay",
+			noticed, period, threshold, drainDelay)
 	}
 
+	// The Deployment must own its pods, and the Service reach them: both
+	// selectors non-empty, each matching the pod template's labels.
 	labels := deployment.Spec.Template.Labels
+	selector := deployment.Spec.Selector
+	switch {
+	case selector == nil || len(selector.MatchLabels) == 0:
+		t.Errorf("want the Deployment's selector to match labels, got %+v", selector)
+	case len(selector.MatchExpressions) != 0:
+		t.Errorf("want the Deployment's selector as matchLabels only, got expressions %+v", selector.MatchExpressions)
+	}
+	if selector != nil {
+		for k, v := range selector.MatchLabels {
+			if labels[k] != v {
+				t.Errorf("the Deployment selects %s=%s, its pod template is labelled %v", k, v, labels)
+			}
+		}
+	}
+	if len(service.Spec.Selector) == 0 {
+		t.Error("want the Service to select the pods, its selector is empty")
+	}
 	for k, v := range service.Spec.Selector {
 		if labels[k] != v {
 			t.Errorf("the Service selects %s=%s, the pods are labelled %v", k, v, labels)

@@ -11,9 +11,12 @@ import (
 )
 
 // leftovers lists the live processes that name one of the suite's
-// addresses (lab.FreePort remembers them), or run a binary it built: every
-// process the suite starts, and every process those start (a 04 successor,
-// the server behind go run, the demo's servers and curls), is one of them.
+// addresses (lab.FreePort and lab.FreePortRun remember them), HAProxy
+// configuration files (lab.StartHAProxy remembers them) or the temporary
+// folders the scripts get (where the demo and load.sh write theirs), or
+// run a binary it built: every process the suite starts, and every process
+// those start (a 04 successor, the server behind go run, the demo's
+// servers and curls, HAProxy), is one of them.
 func leftovers() map[int]string {
 	return lab.Leftovers(binDir)
 }
@@ -78,5 +81,29 @@ func TestLeakCheckSeesOrphans(t *testing.T) {
 	t.Cleanup(func() { lab.KillAndReap(map[int]string{orphan: "waiter"}) })
 	if _, found := processesWithArgument(addr)[orphan]; !found {
 		t.Errorf("want the orphan %d, which names %s, among the suite's processes; got %v", orphan, addr, processesWithArgument(addr))
+	}
+}
+
+// An HAProxy the suite started is a leftover until it has exited: its
+// command line names neither an address nor the build folder, only its
+// configuration file.
+func TestLeftoversFindHAProxy(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	start := starter(t)
+	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leftovers()[h.PID()]; !ok {
+		t.Errorf("the leftover check does not see HAProxy (pid %d) running", h.PID())
+	}
+	if err := h.Kill(exitTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := leftovers()[h.PID()]; ok {
+		t.Errorf("the leftover check still names HAProxy (pid %d) once it has exited", h.PID())
 	}
 }

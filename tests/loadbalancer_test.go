@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -71,6 +71,7 @@ func TestReadyzContract(t *testing.T) {
 	// Readiness fails at once: ask until it does, then see how long it took.
 	var first lab.Response
 	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
 	}
 	failedAfter := first.Done.Sub(signalled)
 	if first.Status != http.StatusServiceUnavailable || first.Body != "draining" || first.PID != pid {
@@ -195,10 +196,11 @@ func shortTempDir(t *testing.T) string {
 }
 
 // A rolling restart of three instances behind HAProxy, under load from hey
-// and from keep-alive clients that never resend a request: each instance
-// in turn gets SIGTERM, exits, and is started again on its port; the next
-// one goes once HAProxy reports the new one UP (lab.RunRolling, which
-// load.sh --rolling runs too). Same load, same HAProxy configuration,
+// and from keep-alive clients that never resend a request (lab.RawLoad):
+// each instance in turn gets SIGTERM, exits, and is started again on its
+// port; the next one goes once HAProxy reports the new one UP
+// (lab.RunRolling, which load.sh --rolling runs too, with the same verdict,
+// lab.RollingMismatches). Same load, same HAProxy configuration,
 // 02-graceful and 05-load-balancer side by side.
 //
 // 05 fails no request and needs no retry: HAProxy's runtime API shows
@@ -218,7 +220,7 @@ func TestRollingRestart(t *testing.T) {
 		healthCheck string
 		args        []string
 	}{
-		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", "2s"}},
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lab.RollingDrainDelay(lab.PostTimings).String()}},
 		// 02 has no /readyz (it would answer 404): HAProxy can only check
 		// that it accepts connections.
 		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
@@ -229,17 +231,12 @@ func TestRollingRestart(t *testing.T) {
 			trackSources(t)
 			cfg := lab.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
-				Args:        append([]string{"-delay", rollingDelay, "-timeout", "20s"}, tc.args...),
+				Args:        append([]string{"-delay", lab.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
 				HealthCheck: tc.healthCheck, Retries: tc.retries,
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
 			}
-			var once *onceLoad
-			cfg.MoreLoad = func(url string) func() {
-				once = startOnceLoad(url, rollingClients)
-				return once.halt
-			}
-			start := func(cmd *exec.Cmd) (*lab.Process, error) { return startProcess(t, cmd).Process, nil }
+			start := starter(t)
 			// Another process may take a free port between our probe and
 			// the bind: then try other ports, a few times (as startServer).
 			var result lab.RollingResult
@@ -256,56 +253,48 @@ func TestRollingRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			onceCounts, onceExamples := once.tally.snapshot()
-			onceRequests, onceFailed := 0, 0
-			for class, n := range onceCounts {
-				onceRequests += n
-				if class != answered {
-					onceFailed += n
-				}
-			}
-			status503 := result.Statuses[http.StatusServiceUnavailable] + onceCounts[rejected]
-			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, %v %v; "+
+			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, statuses %v, failures %v %q; "+
 				"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
-				tc.name, result.Requests, result.Statuses, result.Errors, onceRequests, onceCounts, onceExamples,
-				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, status503)
+				tc.name, result.Requests, result.Statuses, result.Errors, result.Raw.Requests, result.Raw.Statuses, result.Raw.Failures, result.Raw.Examples,
+				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, result.Rejected())
 			if result.RetriedLine != "" {
 				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
 			}
 			for _, r := range result.Restarts {
-				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s",
+				t.Logf("%s: pid %d SIGTERM; DOWN after %s; listener closing after %s; %s after %s; pid %d UP after %s; probes %v",
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
-					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up))
-				if r.Exit != "exit 0" {
-					t.Errorf("%s: want exit 0, got %s", r.Server, r.Exit)
-				}
+					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up), r.Probes)
 			}
-
-			switch {
-			case tc.program == "05-load-balancer":
-				if failed := result.Failed() + onceFailed; failed > 0 {
-					t.Errorf("want no failed request, got %d", failed)
-				}
-				if result.Retried > 0 || result.RetriedLog > 0 || result.Stalled > 0 {
-					t.Errorf("want no retry, HAProxy retried %d connections (%d requests in its log, %d stalled)",
-						result.Retried, result.RetriedLog, result.Stalled)
-				}
-				for _, r := range result.Restarts {
-					if !r.DownBeforeStopping() {
-						t.Errorf("%s: want HAProxy to show it DOWN before it stopped accepting: DOWN after %s, listener closing after %s",
-							r.Server, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping))
-					}
-				}
-			case tc.retries > 0:
-				if result.Retried == 0 || result.Stalled == 0 {
-					t.Errorf("want HAProxy to retry the connections 02 refused, got %d retries, %d stalled", result.Retried, result.Stalled)
-				}
-			default:
-				if status503 == 0 {
-					t.Errorf("without retries, want the connections 02 refused to become 503s, got none")
-				}
+			for _, mismatch := range lab.RollingMismatches([]lab.RollingResult{result}) {
+				t.Error(mismatch)
 			}
 		})
+	}
+}
+
+// starter is a lab.Starter for the rolling restarts and HAProxy: each
+// process it starts is ended at cleanup, its whole process group killed,
+// unless it has exited and been reaped already (a restarted instance):
+// then its PID, and so its group's ID, may belong to another process by
+// now.
+func starter(t *testing.T) lab.Starter {
+	return func(cmd *exec.Cmd) (*lab.Process, error) {
+		p, err := lab.Start(cmd)
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() {
+			if !p.Running() {
+				return
+			}
+			if t.Failed() && p.Quit(quitGrace) {
+				t.Logf("%s was still running: SIGQUIT, then its output:\n%s", p.Name, p.Out)
+			}
+			if err := p.Kill(exitTimeout); err != nil {
+				t.Error(err)
+			}
+		})
+		return p, nil
 	}
 }
 
@@ -320,6 +309,34 @@ func freePortRun(t *testing.T, n int) []string {
 	return addrs
 }
 
+// Callers running at once (the rolling restarts, the demo's and the load
+// script's tests) never get overlapping port runs.
+func TestFreePortRunNoOverlap(t *testing.T) {
+	t.Parallel()
+	const callers, n = 40, 40
+	runs := make([][]string, callers)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() {
+			var err error
+			runs[i], err = lab.FreePortRun(n)
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	owner := map[string]int{}
+	for i, run := range runs {
+		for _, addr := range run {
+			if j, ok := owner[addr]; ok {
+				t.Errorf("%s handed out to callers %d and %d", addr, j, i)
+			}
+			owner[addr] = i
+		}
+	}
+}
+
 // since is how long after from at came, "never" for a zero at.
 func since(from, at time.Time) string {
 	if at.IsZero() {
@@ -328,62 +345,75 @@ func since(from, at time.Time) string {
 	return at.Sub(from).Round(time.Millisecond).String()
 }
 
-// A rolling restart's GET / takes rollingDelay: a fast handler, so that
-// the requests come often (some 300 a second from both kinds of client)
-// and many fall into the moment when 02's port refuses connections: from
-// its listener closing until HAProxy's second failed check or the new
-// instance listening, whichever comes first (20 to 200 ms here).
-// rollingClients is how many clients hey runs, and how many never resend.
-const (
-	rollingDelay   = "50ms"
-	rollingClients = 8
-)
+// rollingClients is how many clients hey runs in a rolling restart, and
+// how many never resend: with GET / answering in lab.RollingHandlerDelay,
+// some 300 requests a second, many of which fall into the moment when
+// 02's port refuses connections (20 to 200 ms here). That some do is
+// certain: RunRolling's probes (lab.RestartOne) send one round-robin
+// cycle through HAProxy in that moment.
+const rollingClients = 8
 
-// onceLoad is keep-alive clients that never resend a request (sendOnce).
-type onceLoad struct {
-	stop    chan struct{}
-	halt    func()
-	workers sync.WaitGroup
-	tally   *loadTally
-}
-
-// rejected is a 503 from HAProxy: no server took the request.
-const rejected errorClass = "503"
-
-// startOnceLoad starts n clients against url; they stop at halt, at the
-// latest after loadLimit.
-func startOnceLoad(url string, n int) *onceLoad {
-	l := &onceLoad{stop: make(chan struct{}), tally: &loadTally{counts: map[errorClass]int{}, examples: map[errorClass]string{}}}
-	l.halt = sync.OnceFunc(func() { close(l.stop); l.workers.Wait() })
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: clientTimeout}
-	deadline := time.Now().Add(loadLimit)
-	for range n {
-		l.workers.Go(func() {
-			for time.Now().Before(deadline) {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				class, err := sendOnce(client, url)
-				if class == other && strings.HasPrefix(err.Error(), "status 503") {
-					class = rejected
-				}
-				l.tally.add(class, err)
-				if class != answered {
-					// Pacing, like hey's -q: a failure comes back at once, and
-					// the client must not spin on it.
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		})
+// HAProxy on a busy frontend port: lab's busy-port error, which the tests
+// and scripts retry on other ports, and HAProxy's own line saying why.
+func TestHAProxyBusyPort(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return l
+	defer busy.Close()
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	start := starter(t)
+	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	if err == nil {
+		t.Fatalf("want HAProxy to fail on the busy port %s, it runs (pid %d)", cfg.Listen, h.PID())
+	}
+	if !errors.Is(err, lab.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
+		t.Errorf("want lab.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
+	}
 }
 
-// snapshot copies the counts and an example error of each class.
-func (l *loadTally) snapshot() (map[errorClass]int, map[errorClass]string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return maps.Clone(l.counts), maps.Clone(l.examples)
+// The premise of RestartOne's probes: with the generated configuration,
+// one one-shot request per instance, sent at once through HAProxy, reaches
+// every instance HAProxy has UP (balance roundrobin), so that during a
+// restart one of them reaches the instance whose listener just closed.
+func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
+	t.Parallel()
+	requireHAProxy(t)
+	var servers []string
+	pids := map[string]bool{}
+	for range 3 {
+		s := startServer(t, "05-load-balancer", "-delay", "1ms", "-drain-delay", "0s") // answers carry X-Pid
+		servers = append(servers, s.addr)
+		pids[strconv.Itoa(s.PID())] = true
+	}
+	dir := shortTempDir(t)
+	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
+	h, err := lab.StartHAProxy(starter(t), dir, cfg, readyTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WaitAllUp(readyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	for cycle := range 5 {
+		answers := make([]lab.Response, len(servers))
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Go(func() { answers[i] = lab.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
+		}
+		wg.Wait()
+		reached := map[string]bool{}
+		for _, a := range answers {
+			if a.Err != nil || a.Status != http.StatusOK || !pids[a.PID] {
+				t.Fatalf("cycle %d: want 200 from one of the instances %v, got %d from %q (err %v)", cycle, pids, a.Status, a.PID, a.Err)
+			}
+			reached[a.PID] = true
+		}
+		if len(reached) != len(servers) {
+			t.Errorf("cycle %d: %d one-shot requests reached the instances %v, want every one of %v", cycle, len(servers), reached, pids)
+		}
+	}
 }

@@ -2,11 +2,9 @@ package tests
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,7 +70,7 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 			// Whoever answered may be another program that took the port
 			// (a second test suite on the machine), with ours on its way
 			// to "address already in use".
-			if err = s.ownsPort(); err == nil {
+			if err = (&lab.Server{Process: s.Process, Addr: s.addr}).OwnsPort(); err == nil {
 				return s
 			}
 		}
@@ -121,24 +119,6 @@ func track(t *testing.T, p *lab.Process) *process {
 // waitReady polls until the server accepts a TCP connection.
 func (s *server) waitReady() error {
 	return lab.WaitListening(s.addr, readyTimeout, s.exited)
-}
-
-// ownsPort checks that the server process itself holds the listening
-// socket on its port, or says lab.ErrPortBusy.
-func (s *server) ownsPort() error {
-	_, port, _ := strings.Cut(s.addr, ":")
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return err
-	}
-	ours, err := lab.ListensOn(s.cmd.Process.Pid, n)
-	if err != nil {
-		return err
-	}
-	if !ours {
-		return fmt.Errorf("%w: another process listens on %s", lab.ErrPortBusy, s.addr)
-	}
-	return nil
 }
 
 func (s *server) url(path string) string {

@@ -94,7 +94,7 @@ func HAProxyCommand(cfgFile string) *exec.Cmd {
 // (Start, a Driver's Start, or a test's wrapper that ends it at cleanup),
 // and waits (limit at most) until its frontend listens and its runtime API
 // answers. dir must be short: a unix socket's path has 107 bytes at most.
-func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
+func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		return nil, errors.New(HAProxyMissing)
 	}
@@ -105,13 +105,18 @@ func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAPro
 	if err := os.WriteFile(file, []byte(cfg.Text()), 0o644); err != nil {
 		return nil, err
 	}
+	// HAProxy's command line names no address: the leftover check looks
+	// for its configuration file.
+	RememberArgument(file)
 	p, err := start(HAProxyCommand(file))
 	if err != nil {
 		return nil, err
 	}
 	h := &HAProxy{Process: p, Config: cfg}
+	// Another process on the frontend's port also answers here: then
+	// HAProxy exits, and the runtime API never answers.
 	if err := WaitListening(cfg.Listen, limit, p.Exited); err != nil {
-		return nil, fmt.Errorf("haproxy: %v: %s", err, LastLine(p))
+		return nil, haproxyFailed(p, cfg.Listen, err)
 	}
 	// The runtime API's socket may come a moment after the frontend.
 	deadline := time.Now().Add(limit)
@@ -121,10 +126,22 @@ func StartHAProxy(start func(*exec.Cmd) (*Process, error), dir string, cfg HAPro
 			return h, nil
 		}
 		if !p.Running() || time.Now().After(deadline) {
-			return nil, fmt.Errorf("haproxy: %v: %s", err, LastLine(p))
+			return nil, haproxyFailed(p, cfg.Listen, err)
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
+}
+
+// haproxyFailed is StartHAProxy's error once haproxy did not come up: a
+// busy frontend port as ErrPortBusy with HAProxy's own line about it
+// (wherever it is in the output: HAProxy goes on to say more), anything
+// else with its last line.
+func haproxyFailed(p *Process, listen string, err error) error {
+	last := LastLine(p) // waits a moment for the rest of the output
+	if line, ok := p.Out.First("cannot bind socket"); ok && strings.Contains(line.Text, "Address already in use") {
+		return fmt.Errorf("haproxy on %s: %w: %s", listen, ErrPortBusy, strings.TrimSpace(line.Text))
+	}
+	return fmt.Errorf("haproxy: %v: %s", err, last)
 }
 
 // Command sends one command to the runtime API and returns its answer.

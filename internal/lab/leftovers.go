@@ -80,34 +80,32 @@ func ReapOrphans() {
 	}
 }
 
-// usedAddrs are the loopback addresses FreePort handed out. Every process
-// started here, and every process those start (a 04 successor, the server
-// behind go run, the demo's servers and curls), names one on its command
-// line: that is how a leftover is found, whoever its parent is.
-var usedAddrs = struct {
+// remembered are the arguments a leftover names on its command line: the
+// loopback addresses FreePort and FreePortRun handed out, and the
+// configuration files StartHAProxy wrote. Every process started here, and
+// every process those start (a 04 successor, the server behind go run, the
+// demo's servers and curls, HAProxy), names one: that is how a leftover is
+// found, whoever its parent is.
+var remembered = struct {
 	sync.Mutex
 	list []string
 }{}
 
-// RememberAddr adds addr to the addresses Leftovers looks for.
-func RememberAddr(addr string) {
-	usedAddrs.Lock()
-	defer usedAddrs.Unlock()
-	usedAddrs.list = append(usedAddrs.list, addr)
+// RememberArgument adds arg (an address, a file's path) to the arguments
+// Leftovers looks for.
+func RememberArgument(arg string) {
+	remembered.Lock()
+	defer remembered.Unlock()
+	remembered.list = append(remembered.list, arg)
 }
 
 // Leftovers lists the live processes that name one of the remembered
-// addresses, or run a binary from binDir (empty: none).
+// arguments, or run a binary from binDir (empty: none).
 func Leftovers(binDir string) map[int]string {
-	usedAddrs.Lock()
-	addrs := slices.Clone(usedAddrs.list)
-	usedAddrs.Unlock()
-	found := make(map[int]string)
-	for _, addr := range addrs {
-		for pid, cmd := range ProcessesWithArgument(addr) {
-			found[pid] = cmd
-		}
-	}
+	remembered.Lock()
+	addrs := slices.Clone(remembered.list)
+	remembered.Unlock()
+	found := processesNaming(addrs)
 	if binDir != "" {
 		for pid, exe := range ProcessesRunningFrom(binDir) {
 			found[pid] = exe
@@ -148,6 +146,12 @@ func ProcessesRunningFrom(dir string) map[int]string {
 // machine, a second test suite say, may use the same port a moment later,
 // and is none of ours.
 func ProcessesWithArgument(addr string) map[int]string {
+	return processesNaming([]string{addr})
+}
+
+// processesNaming lists the live processes with one of addrs in one of
+// their command-line arguments, reading each command line once.
+func processesNaming(addrs []string) map[int]string {
 	found := make(map[int]string)
 	self := os.Getpid()
 	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -157,7 +161,9 @@ func ProcessesWithArgument(addr string) map[int]string {
 			continue // gone, or a zombie
 		}
 		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-		if slices.ContainsFunc(args, func(a string) bool { return NamesAddr(a, addr) }) {
+		if slices.ContainsFunc(args, func(a string) bool {
+			return slices.ContainsFunc(addrs, func(addr string) bool { return NamesAddr(a, addr) })
+		}) {
 			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(file))); err == nil && descendsFrom(pid, self) {
 				found[pid] = strings.Join(args, " ")
 			}

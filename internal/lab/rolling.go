@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -16,8 +18,8 @@ import (
 	"time"
 )
 
-// ErrPortBusy is RunRolling's error when another process holds one of its
-// ports.
+// ErrPortBusy is RunRolling's and StartHAProxy's error when another
+// process holds one of their ports: the caller may try other ports.
 var ErrPortBusy = errors.New("another process listens on the port")
 
 // Starter starts a command as a Process whose end the caller guarantees:
@@ -34,12 +36,17 @@ type Restart struct {
 	// Down is when the runtime API first showed the server DOWN (zero:
 	// never while the old process ran).
 	Down time.Time
-	// Stopping is when the old process logged "Shutdown Server": from
-	// then on its listener is closed.
+	// Stopping is when the old process logged "Shutdown Server" (its
+	// listener closes then), as our reader of its output saw the line:
+	// a moment later, at most its exit.
 	Stopping time.Time
 	Exited   time.Time
 	Exit     string    // ExitText
 	Up       time.Time // when the runtime API showed the new one UP
+	// Probes are the outcomes ("200", "503", or what the client saw) of
+	// the one-shot requests sent through HAProxy once the listener was
+	// closed, one per instance (see RestartOne); empty when none was sent.
+	Probes map[string]int `json:",omitempty"`
 }
 
 // DownBeforeStopping reports whether HAProxy had taken the instance out
@@ -49,12 +56,12 @@ func (r Restart) DownBeforeStopping() bool {
 }
 
 // RollingRestart restarts the instances behind h one at a time, the way a
-// deploy does (RestartOne each, with SIGTERM), replacing each in instances
-// with its successor.
+// deploy does (RestartOne each, with SIGTERM, probing), replacing each in
+// instances with its successor.
 func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
 	var restarts []Restart
 	for i := range instances {
-		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, relaunch, limit)
+		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, true, relaunch, limit)
 		if err != nil {
 			return restarts, err
 		}
@@ -69,13 +76,51 @@ func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) 
 // the runtime API to see when HAProxy took it out, start the new one on
 // the same address (relaunch), wait until HAProxy reports it UP. limit
 // bounds each wait. It returns what happened, and the new instance.
-func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
+//
+// With probe, once the instance's listener is closed (it logged "Shutdown
+// Server" and no longer holds its port, or it has exited) and before the
+// new one starts, it sends one round-robin cycle through HAProxy: one
+// one-shot request per instance, at once. HAProxy's balance roundrobin
+// hands the servers it has UP out in turn, so among those picks, whatever
+// other requests come between them, one goes to this server if HAProxy
+// still has it UP: a server that closed its listener while HAProxy still
+// sends it traffic (02) is then certain to refuse a connection, which
+// HAProxy retries (and the retry waits for the new instance) or, with
+// retries 0, answers with a 503. Their outcomes are in Restart.Probes.
+func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, probe bool, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
 	r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
 	if err := signal(old); err != nil {
 		return r, nil, err
 	}
+	var probes sync.WaitGroup
+	var probed sync.Mutex
+	sendProbes := func() {
+		outcomes := map[string]int{}
+		r.Probes = outcomes
+		for range h.Config.Servers {
+			probes.Go(func() {
+				outcome := probeOutcome(Send(context.Background(), http.MethodGet, "http://"+h.Config.Listen+"/"))
+				probed.Lock()
+				outcomes[outcome]++
+				probed.Unlock()
+			})
+		}
+	}
+	defer probes.Wait()
+	_, portText, _ := net.SplitHostPort(old.Addr)
+	port, _ := strconv.Atoi(portText)
+	listenerClosed := func() bool {
+		if _, ok := old.Out.First("Shutdown Server"); !ok {
+			return false
+		}
+		ours, err := ListensOn(old.PID(), port)
+		return err == nil && !ours
+	}
 	deadline := time.Now().Add(limit)
 	for old.Running() {
+		if probe && r.Probes == nil && listenerClosed() {
+			sendProbes()
+		}
 		if time.Now().After(deadline) {
 			return r, nil, fmt.Errorf("%s (pid %d) still running %s after SIGTERM", r.Server, r.OldPID, limit)
 		}
@@ -90,6 +135,9 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
+	if probe && r.Probes == nil {
+		sendProbes()
+	}
 	state, _ := old.WaitExit(limit)
 	r.Exited, r.Exit = old.ExitedAt, "still running"
 	if state != nil {
@@ -97,6 +145,9 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 	}
 	if line, ok := old.Out.First("Shutdown Server"); ok {
 		r.Stopping = line.At
+		if r.Stopping.After(r.Exited) {
+			r.Stopping = r.Exited
+		}
 	}
 	s, err := relaunch(old.Addr)
 	if err != nil {
@@ -106,36 +157,46 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, rela
 	if r.Up, err = h.WaitUp(r.Server, limit, s.Exited); err != nil {
 		return r, s, err
 	}
+	probes.Wait()
 	return r, s, nil
 }
 
-// RollingConfig is one rolling restart under load: the program's
-// instances behind HAProxy, hey through HAProxy.
-type RollingConfig struct {
-	Program     string   // as the tables show it: "05-load-balancer"
-	Binary      string   // the program to run
-	Args        []string // its flags after -addr
-	HealthCheck string   // see HAProxyConfig
-	Retries     int      // HAProxy's retries
-	Listen      string   // HAProxy's frontend, 127.0.0.1:port
-	Instances   []string // the instances' addresses
-	Hey         string   // the hey binary
-	Clients     int      // hey -c
-	Dir         string   // for haproxy.cfg and its socket; short (see StartHAProxy)
-	// MoreLoad, when set, starts more clients against HAProxy's url once
-	// hey runs; the stop it returns is called before the counts are read.
-	MoreLoad func(url string) (stop func())
-	Limit    time.Duration // bounds each wait
+// probeOutcome is a probe's outcome in Restart.Probes: its status, or
+// what the client saw (FailureText).
+func probeOutcome(resp Response) string {
+	if resp.Err != nil {
+		return FailureText(resp.Err)
+	}
+	return strconv.Itoa(resp.Status)
 }
 
-// RollingResult is what one rolling restart saw: hey's report, what
-// HAProxy counted and logged, and each instance's restart.
+// RollingConfig is one rolling restart under load: the program's
+// instances behind HAProxy, hey and clients that never resend a request
+// (RawLoad, keep-alive) through HAProxy.
+type RollingConfig struct {
+	Program     string        // as the tables show it: "05-load-balancer"
+	Binary      string        // the program to run
+	Args        []string      // its flags after -addr
+	HealthCheck string        // see HAProxyConfig
+	Retries     int           // HAProxy's retries
+	Listen      string        // HAProxy's frontend, 127.0.0.1:port
+	Instances   []string      // the instances' addresses
+	Hey         string        // the hey binary
+	Clients     int           // hey -c, and how many clients never resend
+	Dir         string        // for haproxy.cfg and its socket; short (see StartHAProxy)
+	Limit       time.Duration // bounds each wait
+}
+
+// RollingResult is what one rolling restart saw: hey's report, the
+// clients that never resend, what HAProxy counted and logged, and each
+// instance's restart.
 type RollingResult struct {
 	Program     string        `json:"program"`
 	Retries     int           `json:"haproxy_retries_setting"`
 	Requests    int           `json:"requests"` // hey's
 	Statuses    map[int]int   `json:"statuses"`
 	Errors      map[Class]int `json:"errors"`
+	Raw         RawResult     `json:"never_resend"`
 	Logged      int           `json:"logged"`           // requests in HAProxy's log
 	Retried     int           `json:"retried"`          // show stat: the backend's wretr
 	RetriedLog  int           `json:"retried_requests"` // requests the log shows retried
@@ -143,6 +204,57 @@ type RollingResult struct {
 	Slowest     time.Duration `json:"slowest_ns"`       // Ta, the longest in the log
 	RetriedLine string        `json:"retried_line,omitempty"`
 	Restarts    []Restart     `json:"restarts"`
+}
+
+// RawResult is what the clients that never resend got: the answers by
+// status, the failures by what the client saw (FailureText).
+type RawResult struct {
+	Requests int            `json:"requests"`
+	Statuses map[int]int    `json:"statuses"`
+	Failures map[string]int `json:"failures"`
+	Examples []string       `json:"examples,omitempty"`
+}
+
+// NewRawResult sums a RawLoad's counts by status.
+func NewRawResult(c RawCounts) RawResult {
+	r := RawResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
+	for a, n := range c.Answers {
+		r.Statuses[a.Status] += n
+	}
+	return r
+}
+
+// Failed counts the requests that did not get a 200.
+func (r RawResult) Failed() int {
+	return r.Requests - r.Statuses[200]
+}
+
+// Rejected counts the 503s, hey's, the other clients' and the probes':
+// HAProxy's answer when no server took the request.
+func (r RollingResult) Rejected() int {
+	return r.Statuses[503] + r.Raw.Statuses[503] + r.Probes()["503"]
+}
+
+// Probes sums the outcomes of every restart's probes (Restart.Probes).
+func (r RollingResult) Probes() map[string]int {
+	sum := map[string]int{}
+	for _, restart := range r.Restarts {
+		for outcome, n := range restart.Probes {
+			sum[outcome] += n
+		}
+	}
+	return sum
+}
+
+// ProbesFailed counts the probes that did not get a 200.
+func (r RollingResult) ProbesFailed() int {
+	n := 0
+	for outcome, count := range r.Probes() {
+		if outcome != "200" {
+			n += count
+		}
+	}
+	return n
 }
 
 // Failed counts hey's requests that did not get a 200.
@@ -160,10 +272,11 @@ func (r RollingResult) Failed() int {
 }
 
 // RunRolling starts the instances and HAProxy in front of them (each with
-// start), waits until HAProxy reports them all UP, starts hey through
-// HAProxy (and MoreLoad), waits until every instance serves, restarts them
-// one by one (RollingRestart), waits until every new one serves, stops hey
-// (SIGINT: it prints its report) and reads the counts.
+// start), waits until HAProxy reports them all UP, starts hey and
+// the clients that never resend through HAProxy, waits until every
+// instance serves, restarts them one by one (RollingRestart), waits until
+// every new one serves, stops hey (SIGINT: it prints its report) and the
+// other clients, and reads the counts.
 //
 // It ends everything it started before it returns, so that the next run
 // may take the same ports.
@@ -172,7 +285,10 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	var started []*Process
 	defer func() {
 		for _, p := range started {
-			_ = p.Kill(cfg.Limit)
+			// One that has exited is not signalled: its PID may be reused.
+			if p.Running() {
+				_ = p.Kill(cfg.Limit)
+			}
 		}
 	}()
 	startedBy := start
@@ -195,11 +311,8 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 			}
 			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
 		}
-		// Whoever answered may be another process on a busy port.
-		_, port, _ := strings.Cut(addr, ":")
-		n, _ := strconv.Atoi(port)
-		if ours, err := ListensOn(p.PID(), n); err != nil || !ours {
-			return nil, fmt.Errorf("%s on %s: %w (%v): %s", cfg.Program, addr, ErrPortBusy, err, LastLine(p))
+		if err := s.OwnsPort(); err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", cfg.Program, addr, err)
 		}
 		return s, nil
 	}
@@ -225,11 +338,8 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if err != nil {
 		return res, err
 	}
-	stopMore := func() {}
-	if cfg.MoreLoad != nil {
-		stopMore = sync.OnceFunc(cfg.MoreLoad(url))
-	}
-	defer func() { stopMore() }()
+	raw := StartRawLoad(RawOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
+	defer raw.Stop()
 	// Evidence that the load reaches every instance, before and after.
 	serving := func(servers []*Server) error {
 		for _, s := range servers {
@@ -256,7 +366,7 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if _, err := hey.WaitExit(HeyTimeout + cfg.Limit); err != nil {
 		return res, err
 	}
-	stopMore()
+	res.Raw = NewRawResult(raw.Stop())
 	report := ParseHey(hey.Out.String())
 	res.Statuses, res.Errors = report.Statuses, report.Errors
 	for _, n := range report.Statuses {
@@ -270,6 +380,14 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		return res, err
 	}
 	res.Retried = stats["BACKEND"].Retries
+	// The log is read once HAProxy has exited (SIGUSR1: it stops
+	// listening, finishes what it serves, and exits), all of it written.
+	if err := h.Signal(syscall.SIGUSR1); err != nil {
+		return res, err
+	}
+	if _, err := h.WaitExit(cfg.Limit); err != nil {
+		return res, err
+	}
 	for _, req := range HAProxyRequests(h.Out.All()) {
 		res.Logged++
 		if req.Retries > 0 {
@@ -336,6 +454,32 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	for _, class := range Classes {
 		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
 	}
+	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.Raw.Requests) })
+	codes = codes[:0]
+	var failures []string
+	for _, r := range results {
+		for code := range r.Raw.Statuses {
+			codes = append(codes, code)
+		}
+		for failure := range r.Raw.Failures {
+			failures = append(failures, failure)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Raw.Statuses[code]) })
+	}
+	slices.Sort(failures)
+	for _, failure := range slices.Compact(failures) {
+		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.Raw.Failures[failure]) })
+	}
+	row("probes (one-shot)", func(r RollingResult) string {
+		sent := 0
+		for _, n := range r.Probes() {
+			sent += n
+		}
+		return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
+	})
 	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
 	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
 	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
@@ -344,29 +488,46 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	})
 }
 
-// RollingMismatches says where the results contradict the lesson: 05
-// fails nothing, needs no retry, and leaves HAProxy before it stops
-// accepting; 02 needs HAProxy's retries, or, without them, costs 503s.
+// RollingMismatches is the rolling restart's verdict, the one TestRollingRestart
+// and load.sh --rolling state: where the results contradict the lesson.
+// Every instance exits 0. 05 fails no request, hey's nor the other
+// clients' nor the probes', needs no retry (show stat, the log's retried
+// and stalled requests), and every instance is DOWN in HAProxy before it stops
+// accepting; 02 needs HAProxy's retries (show stat) and its requests stall
+// for them, or, without retries, costs 503s.
 func RollingMismatches(results []RollingResult) []string {
 	var found []string
 	for _, r := range results {
+		for _, restart := range r.Restarts {
+			if restart.Exit != "exit 0" {
+				found = append(found, fmt.Sprintf("%s: %s (pid %d) ended with %s, want exit 0", r.Name(), restart.Server, restart.OldPID, restart.Exit))
+			}
+		}
 		switch {
 		case r.Program == "05-load-balancer":
 			if n := r.Failed(); n > 0 {
-				found = append(found, fmt.Sprintf("%s: %d requests failed, want none", r.Name(), n))
+				found = append(found, fmt.Sprintf("%s: %d of hey's requests failed, want none", r.Name(), n))
 			}
-			if r.Retried > 0 || r.Stalled > 0 {
-				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections, want none", r.Name(), r.Retried))
+			if n := r.Raw.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.Raw.Failures))
+			}
+			if n := r.ProbesFailed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d probes failed (%v), want none", r.Name(), n, r.Probes()))
+			}
+			if r.Retried > 0 || r.RetriedLog > 0 || r.Stalled > 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections (show stat); its log shows %d requests retried, %d stalled; want none",
+					r.Name(), r.Retried, r.RetriedLog, r.Stalled))
 			}
 			if n := r.DownBeforeStopping(); n != len(r.Restarts) {
 				found = append(found, fmt.Sprintf("%s: %d of %d instances DOWN before they stopped accepting, want all", r.Name(), n, len(r.Restarts)))
 			}
 		case r.Retries > 0:
-			if r.Retried == 0 {
-				found = append(found, r.Name()+": HAProxy retried no connection, want some")
+			if r.Retried == 0 || r.Stalled == 0 {
+				found = append(found, fmt.Sprintf("%s: HAProxy retried %d connections (show stat), %d requests stalled (log); want some of each",
+					r.Name(), r.Retried, r.Stalled))
 			}
 		default:
-			if r.Statuses[503] == 0 {
+			if r.Rejected() == 0 {
 				found = append(found, r.Name()+": no 503, want some")
 			}
 		}
@@ -374,9 +535,17 @@ func RollingMismatches(results []RollingResult) []string {
 	return found
 }
 
+// handedOut are the ports FreePortRun has handed out in this process: it
+// never hands one out twice, so that callers running at once (the tests
+// run in parallel) never share a port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // FreePortRun returns n consecutive loopback addresses that were free a
-// moment ago, below the kernel's ephemeral range, and remembers them for
-// the leftover check. A rolling restart starts an instance again on a port
+// moment ago and that it has not handed out before, below the kernel's
+// ephemeral range, and remembers them for the leftover check. A rolling restart starts an instance again on a port
 // that stood free for a moment: in the ephemeral range, one of the many
 // connections the load opens meanwhile could take it as its own port, and
 // the new instance could not listen.
@@ -394,10 +563,15 @@ func FreePortRun(n int) ([]string, error) {
 	if low-n <= from {
 		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
 	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 100 {
 		first := from + rand.IntN(low-n-from)
 		var addrs []string
 		for port := first; port < first+n; port++ {
+			if handedOut.ports[port] {
+				break
+			}
 			addr := "127.0.0.1:" + strconv.Itoa(port)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -407,8 +581,11 @@ func FreePortRun(n int) ([]string, error) {
 			addrs = append(addrs, addr)
 		}
 		if len(addrs) == n {
+			for port := first; port < first+n; port++ {
+				handedOut.ports[port] = true
+			}
 			for _, addr := range addrs {
-				RememberAddr(addr)
+				RememberArgument(addr)
 			}
 			return addrs, nil
 		}

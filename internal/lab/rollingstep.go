@@ -50,14 +50,23 @@ func RestartVerdict(r Restart) string {
 	return down + ", " + r.Exit + ", " + up
 }
 
-// RollingDrainDelay is 05's -drain-delay in the demo: HAProxy needs fall ×
-// inter = 200 ms to see the 503s; the rest is room, and time to watch.
+// RollingDrainDelay is 05's -drain-delay in a rolling restart, the demo's,
+// load.sh --rolling's and TestRollingRestart's (at PostTimings): HAProxy
+// needs fall × inter = 200 ms to see the 503s; the rest is room for a busy
+// machine, and time to watch.
 func RollingDrainDelay(t Timings) time.Duration {
 	if t == FastTimings {
 		return time.Second
 	}
 	return 2 * time.Second
 }
+
+// RollingHandlerDelay is GET /'s -delay in load.sh --rolling and
+// TestRollingRestart: a fast handler, so that the requests come often
+// and many fall into the moment when 02's port refuses connections (from
+// its listener closing until HAProxy's second failed check or the new
+// instance listening, whichever comes first).
+const RollingHandlerDelay = 50 * time.Millisecond
 
 // LegendRolling explains the rolling restart's timeline.
 const LegendRolling = "= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN"

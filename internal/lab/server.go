@@ -99,7 +99,7 @@ func FreePort() (string, error) {
 	}
 	defer ln.Close()
 	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	RememberAddr(addr)
+	RememberArgument(addr)
 	return addr, nil
 }
 
@@ -131,4 +131,20 @@ func RequireFreePort(addr string) error {
 func isTimeout(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// OwnsPort checks that the server itself holds the socket listening on
+// its port, once something answered there: whoever answered may be
+// another process on a busy port (then ErrPortBusy).
+func (s *Server) OwnsPort() error {
+	_, portText, _ := net.SplitHostPort(s.Addr)
+	port, _ := strconv.Atoi(portText)
+	ours, err := ListensOn(s.PID(), port)
+	if err != nil {
+		return fmt.Errorf("%w (%v): %s", ErrPortBusy, err, LastLine(s.Process))
+	}
+	if !ours {
+		return fmt.Errorf("%w: %s", ErrPortBusy, LastLine(s.Process))
+	}
+	return nil
 }

@@ -71,6 +71,9 @@ func (d *demo) runRolling(number int) {
 		if err := s.WaitReady(10 * time.Second); err != nil {
 			return nil, fmt.Errorf("%s did not start: %v: %s", addr, err, lastLine(s.Out))
 		}
+		if err := s.OwnsPort(); err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
 		d.note("listening on %s, PID %d", addr, s.PID())
 		return s, nil
 	}
@@ -121,7 +124,7 @@ func (d *demo) runRolling(number int) {
 		r, s, err := lab.RestartOne(h, i, servers[i], func(old *lab.Server) error {
 			d.kill(syscall.SIGTERM, old.PID())
 			return nil
-		}, launch, 30*time.Second)
+		}, false, launch, 30*time.Second)
 		if err != nil {
 			d.die("%v", err)
 		}
@@ -141,8 +144,9 @@ func (d *demo) runRolling(number int) {
 	for _, s := range servers {
 		d.kill(syscall.SIGTERM, s.PID())
 	}
-	for _, s := range servers {
-		d.waitExit(s)
+	newExits := map[string]string{}
+	for i, s := range servers {
+		newExits[lab.ServerName(i)] = lab.ExitText(d.waitExit(s))
 	}
 	d.kill(syscall.SIGTERM, h.PID())
 	if _, err := h.WaitExit(10 * time.Second); err != nil {
@@ -156,6 +160,9 @@ func (d *demo) runRolling(number int) {
 	}
 	for _, r := range restarts {
 		got[r.Server] = lab.RestartVerdict(r)
+		if exit := newExits[r.Server]; exit != "exit 0" {
+			got[r.Server] += ", the new one " + exit
+		}
 	}
 	var verdicts []lab.Verdict
 	for _, want := range step.Expect {
@@ -177,8 +184,19 @@ func (d *demo) runRolling(number int) {
 		row.Note = fmt.Sprintf("%d answered, %d failed", len(as)-bad, bad)
 		rows = append(rows, row)
 	}
+	// Requests per instance: each answer names its process (X-Pid).
+	served := map[string]int{}
+	for _, as := range answers {
+		for _, a := range as {
+			if a.OK() {
+				served[a.PID()]++
+			}
+		}
+	}
 	for _, r := range restarts {
-		rows = append(rows, lab.RestartRow(r, d.stepT0, stopped))
+		row := lab.RestartRow(r, d.stepT0, stopped)
+		row.Note += fmt.Sprintf("; answered %d, the new one %d", served[strconv.Itoa(r.OldPID)], served[strconv.Itoa(r.NewPID)])
+		rows = append(rows, row)
 	}
 	d.report(program, verdicts, lab.Timeline{
 		Start: d.stepT0, Signal: restarts[0].Signalled, SignalName: "app1's SIGTERM",

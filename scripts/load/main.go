@@ -85,9 +85,10 @@ counted, not judged); the SIGHUP loses none.
   --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
   --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
   --rolling     three instances behind HAProxy (needs haproxy), restarted one
-                by one under load, hey running until the restart is done:
-                05-load-balancer, then 02-graceful with HAProxy's retries and
-                without; 05 should fail nothing and need no retry. GET / takes
+                by one under load (hey, and as many keep-alive clients that
+                never resend) until the restart is done: 05-load-balancer,
+                then 02-graceful with HAProxy's retries and without; 05
+                should fail nothing and need no retry. GET / takes
                 50ms; --fast shortens 05's drain delay from 2s to 1s. Uses PORT
                 and the three ports after it (no PROGRAM, no -z)
   --json FILE   also write the results to FILE as JSON (what the tests read)

@@ -27,8 +27,10 @@ var rollingRuns = []struct {
 
 // runRolling is the --rolling mode: three instances behind HAProxy on
 // PORT (the instances on the three ports after it), restarted one by one
-// under hey's load; it prints the table and the verdict, writes --json,
-// and exits.
+// under load from hey and from as many keep-alive clients that never
+// resend (lab.RawLoad); it prints the table and the verdict
+// (lab.RollingMismatches, TestRollingRestart's too), writes --json, and
+// exits.
 func runRolling(d *lab.Driver, opts *options, dir string) {
 	out := d.Stdout()
 	if _, err := exec.LookPath("haproxy"); err != nil {
@@ -44,18 +46,12 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 		}
 		instances = append(instances, addr)
 	}
-	// 05's drain delay: HAProxy needs fall × inter = 200 ms to see the
-	// 503s; the rest is room for a busy machine.
-	drainDelay := "2s"
+	timings := lab.PostTimings
 	if opts.delay == "300ms" {
-		drainDelay = "1s"
+		timings = lab.FastTimings
 	}
-	// GET / answers in 50 ms: a fast handler, so that the requests come
-	// often and many fall into the moment when 02's port refuses
-	// connections (from its listener closing until HAProxy's second failed
-	// check or the new instance listening, whichever comes first).
-	const delay = "50ms"
-	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d;\n", listen, delay, opts.clients)
+	drainDelay, delay := lab.RollingDrainDelay(timings).String(), lab.RollingHandlerDelay.String()
+	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d and %d keep-alive clients that never resend;\n", listen, delay, opts.clients, opts.clients)
 	fmt.Fprintf(out, "each instance in turn: SIGTERM, wait for its exit, start it again, wait until HAProxy reports it UP. 05: -drain-delay %s.\n", drainDelay)
 	var results []lab.RollingResult
 	for _, run := range rollingRuns {
@@ -82,6 +78,8 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 	fmt.Fprintln(out)
 	lab.WriteRollingTable(out, results)
 	fmt.Fprintln(out)
+	fmt.Fprintln(out, "never resend:       keep-alive clients that count a failed request and never send it again")
+	fmt.Fprintln(out, "probes (one-shot):  one request per instance, at once, when the restarted one's listener has closed")
 	fmt.Fprintln(out, "HAProxy retried:    connections refused by an instance, retried on it after 1 s (show stat's wretr)")
 	fmt.Fprintln(out, "stalled by a retry: requests whose log line shows a retry or a connect of 1 s or more")
 	fmt.Fprintln(out, "DOWN before:        HAProxy's runtime API showed the instance DOWN before it logged 'Shutdown Server'")
