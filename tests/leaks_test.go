@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,5 +107,35 @@ func TestLeftoversFindHAProxy(t *testing.T) {
 	}
 	if _, ok := leftovers()[h.PID()]; ok {
 		t.Errorf("the leftover check still names HAProxy (pid %d) once it has exited", h.PID())
+	}
+}
+
+// Sync waits until a process's output holds every line it printed before
+// the call, and its marker lines never show among them.
+func TestProcessSync(t *testing.T) {
+	t.Parallel()
+	done := filepath.Join(t.TempDir(), "printed")
+	p := startProcess(t, exec.Command("sh", "-c", `i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i"; done; : > "$1"; exec sleep 30`, "sh", done))
+	for {
+		if _, err := os.Stat(done); err == nil {
+			break
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("sh exited early\noutput:\n%s", p.out)
+		case <-time.After(10 * time.Millisecond): // polling for the file, the evidence
+		}
+	}
+	for range 3 {
+		if err := p.Sync(logTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := p.out.All()
+	if len(lines) != 2000 || lines[1999].Text != "line 2000" {
+		t.Fatalf("want the 2000 lines printed before Sync, got %d", len(lines))
+	}
+	if strings.Contains(p.out.String(), "lab-sync") {
+		t.Errorf("a Sync marker shows in the output")
 	}
 }

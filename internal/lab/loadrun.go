@@ -235,6 +235,11 @@ func (r *LoadRun) WaitAllInFlight() error {
 	want := r.Config.Clients
 	first, previous, inFlight := -1, -1, 0
 	for range 500 {
+		// Out may lag behind the server on a busy machine: look at all it
+		// has said, or an answer it already sent could go unseen.
+		if err := r.Server.Sync(time.Second); err != nil {
+			return err
+		}
 		lines := r.Server.Out.All()
 		finished := answered(lines)
 		inFlight = started(lines) - finished

@@ -31,6 +31,12 @@ type Process struct {
 	// OutputDone is closed when no process writes to Out any more: the
 	// process and any it started (04-zero-downtime's successor).
 	OutputDone chan struct{}
+
+	// pipe is this process's copy of the output pipe's write end, open
+	// until the process has exited: Sync writes its markers there.
+	pipeMu sync.Mutex
+	pipe   *os.File
+	syncs  int
 }
 
 // Start starts cmd in a process group of its own, so that a signal to the
@@ -58,11 +64,12 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	err = cmd.Start()
-	w.Close()
 	if err != nil {
+		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
+	p.pipe = w
 	go func() {
 		_, _ = io.Copy(p.Out, r)
 		r.Close()
@@ -72,6 +79,10 @@ func Start(cmd *exec.Cmd) (*Process, error) {
 	go func() {
 		_ = cmd.Wait() // the exit status is read from ProcessState
 		p.ExitedAt = time.Now()
+		p.pipeMu.Lock()
+		p.pipe.Close()
+		p.pipe = nil
+		p.pipeMu.Unlock()
 		close(p.Exited)
 	}()
 	return p, nil
@@ -122,6 +133,31 @@ func (p *Process) WaitExit(limit time.Duration) (*os.ProcessState, error) {
 	case <-time.After(limit):
 		return nil, fmt.Errorf("%s exited, but something still holds its output open", p.Name)
 	}
+}
+
+// syncMarker begins the lines Sync writes into a process's output pipe; a
+// NUL byte, which no program here prints, keeps them out of Out's lines.
+const syncMarker = "\x00lab-sync "
+
+// Sync waits (limit at most) until Out holds every line the process wrote
+// before Sync was called. Out fills as a reader goroutine gets to the
+// pipe, and on a busy machine it can lag behind what the process has
+// already said; a marker written into the same pipe comes out after all
+// of it. Once the process has exited there is nothing to wait for.
+func (p *Process) Sync(limit time.Duration) error {
+	p.pipeMu.Lock()
+	if p.pipe == nil {
+		p.pipeMu.Unlock()
+		return nil
+	}
+	p.syncs++
+	marker := fmt.Sprintf("%s%d", syncMarker, p.syncs)
+	_, err := p.pipe.WriteString(marker + "\n")
+	p.pipeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.Out.waitMarker(marker, p.OutputDone, limit)
 }
 
 // WaitLog waits until the output holds at least n lines containing text.
@@ -196,9 +232,10 @@ func SignalName(sig syscall.Signal) string {
 // seconds only, and the timelines need milliseconds.
 type Output struct {
 	mu      sync.Mutex
-	all     strings.Builder
+	all     strings.Builder // the complete lines, as written
 	lines   []Line
 	partial string
+	marker  string        // the last Sync marker seen
 	changed chan struct{} // closed and replaced on every write
 }
 
@@ -216,14 +253,18 @@ func (o *Output) Write(p []byte) (int, error) {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.all.Write(p)
 	rest := o.partial + string(p)
 	for {
 		i := strings.IndexByte(rest, '\n')
 		if i < 0 {
 			break
 		}
-		o.lines = append(o.lines, Line{At: now, Text: rest[:i]})
+		if line := rest[:i]; strings.HasPrefix(line, syncMarker) {
+			o.marker = line
+		} else {
+			o.lines = append(o.lines, Line{At: now, Text: line})
+			o.all.WriteString(line + "\n")
+		}
 		rest = rest[i+1:]
 	}
 	o.partial = rest
@@ -238,14 +279,41 @@ func (o *Output) Close() {
 	defer o.mu.Unlock()
 	if o.partial != "" {
 		o.lines = append(o.lines, Line{At: time.Now(), Text: o.partial})
+		o.all.WriteString(o.partial)
 		o.partial = ""
 	}
 }
 
+// String is everything written so far, a last line without its newline
+// included.
 func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.all.String()
+	if strings.HasPrefix(o.partial, syncMarker[:1]) {
+		return o.all.String() // a Sync marker on its way
+	}
+	return o.all.String() + o.partial
+}
+
+// waitMarker waits until the line marker has come through, done is
+// closed (no more output) or limit passes.
+func (o *Output) waitMarker(marker string, done <-chan struct{}, limit time.Duration) error {
+	deadline := time.After(limit)
+	for {
+		o.mu.Lock()
+		seen, changed := o.marker == marker, o.changed
+		o.mu.Unlock()
+		if seen {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return nil
+		case <-deadline:
+			return fmt.Errorf("the output did not catch up within %s", limit)
+		}
+	}
 }
 
 // All returns every complete line so far.
