@@ -131,11 +131,16 @@ func TestDemo(t *testing.T) {
 	report := readReport(t, tmp)
 	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
-	// for a free worker (drawn '.'), then run ('=').
+	// for a free worker (drawn '.'), then run ('='). Jobs 1 and 2 find one
+	// free: on a busy machine a worker may still take a column's time.
+	queued := map[string]int{}
 	for _, row := range report.Steps[2].Timeline {
-		if queued := strings.Contains(row.Bar, "."); queued != (row.Label == "job3" || row.Label == "job4") {
-			t.Errorf("03-workers timeline: %s %q: want queued '.' for job3 and job4 only", row.Label, row.Bar)
+		if strings.HasPrefix(row.Label, "job") {
+			queued[row.Label] = strings.Count(row.Bar, ".")
 		}
+	}
+	if min(queued["job3"], queued["job4"]) <= max(queued["job1"], queued["job2"]) {
+		t.Errorf("03-workers timeline: want jobs 3 and 4 queued ('.') longer than jobs 1 and 2, got %v columns\n%+v", queued, report.Steps[2].Timeline)
 	}
 	assertStreamsEndAtSignal(t, report.Steps[5].Timeline)
 	// Step 7's timeline, across the two processes: jobs 1 and 2 run, are
