@@ -18,7 +18,7 @@ func (d *demo) runDurable(number int) {
 	flags := lab.DurableFlags(d.t)
 	work := lab.DurableWork(d.t)
 	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
-	d.banner(stepTitle(number, step.Program+", kill -9 mid-job, started again"), []string{
+	d.beginStep(number, step.Program+", kill -9 mid-job, started again", []string{
 		fmt.Sprintf("Four POST /jobs, each committed to jobs.db (SQLite) before its 202; %d", step.Workers),
 		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, lab.DurableLease(d.t)),
 		"Then kill -9: no program can catch it, 03-workers would lose all four.",
@@ -33,9 +33,6 @@ func (d *demo) runDurable(number int) {
 		d.curlLine(lab.CurlStatus, "GET", "/jobs/N") + "      # for each job, once all are done",
 		"kill -TERM <server pid>",
 	})
-	d.pauseFor(fmt.Sprintf("run step %d", number))
-	fmt.Println()
-	d.stepT0 = time.Time{}
 
 	firstUp := time.Now()
 	first := d.launch(step.Program, flags...)

@@ -496,9 +496,14 @@ func evidenceText(es []lab.Evidence) string {
 	return strings.Join(parts, " and ")
 }
 
-// stepTitle is a step's banner title.
-func stepTitle(number int, title string) string {
-	return fmt.Sprintf("Step %d: %s", number, title)
+// beginStep shows a step's banner (what will happen, the commands it
+// runs), pauses for the instructor, and starts the step's clock at its
+// first command.
+func (d *demo) beginStep(number int, title string, about, commands []string) {
+	d.banner(fmt.Sprintf("Step %d: %s", number, title), about, commands)
+	d.pauseFor(fmt.Sprintf("run step %d", number))
+	fmt.Println()
+	d.stepT0 = time.Time{}
 }
 
 // runStep runs one of steps 1 to 3 from its data in lab.Steps.
@@ -515,10 +520,7 @@ func (d *demo) runStep(number int, step lab.Step) {
 	commands = append(commands,
 		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
 		fmt.Sprintf("%s          # once the port is closed", d.curlLine(lab.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.banner(stepTitle(number, step.Title), step.Intro(d.t), commands)
-	d.pauseFor(fmt.Sprintf("run step %d", number))
-	fmt.Println()
-	d.stepT0 = time.Time{}
+	d.beginStep(number, step.Title, step.Intro(d.t), commands)
 
 	s := d.launch(step.Program, flags...)
 	var requests []*request

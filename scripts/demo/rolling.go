@@ -44,7 +44,7 @@ func (d *demo) runRolling(number int) {
 		"kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;",
 		"                           # then app2, then app3 (HAProxy's state from its runtime API)",
 		"kill -TERM <each pid>      # once the load stopped; HAProxy too")
-	d.banner(stepTitle(number, program+", a rolling restart behind HAProxy"), []string{
+	d.beginStep(number, program+", a rolling restart behind HAProxy", []string{
 		"In production several instances sit behind a load balancer, and a deploy",
 		"restarts them one by one. HAProxy learns that one is going only when its",
 		"health check fails: 02-graceful, which closes its listener at the signal,",
@@ -53,9 +53,6 @@ func (d *demo) runRolling(number int) {
 		"HAProxy takes it out (DOWN) before it stops accepting. Every request gets",
 		"a 200, and HAProxy never has to retry one.",
 	}, lines)
-	d.pauseFor(fmt.Sprintf("run step %d", number))
-	fmt.Println()
-	d.stepT0 = time.Time{}
 
 	d.show(quote("cd", d.root))
 	build[len(build)-2] = filepath.Join(d.bin, program) // -o into the build folder

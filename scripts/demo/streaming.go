@@ -19,7 +19,7 @@ func (d *demo) runStreaming(number int) {
 	maxTime := d.t.Timeout + 10*time.Second
 	streamArgs := lab.CurlStreamArgs(maxTime, "http://"+d.addr+"/events")
 	socketArgs := lab.WebSocketClientArgs(maxTime, "ws://"+d.addr+"/ws")
-	d.banner(stepTitle(number, program+", a stream, a WebSocket and a request open, stopped with SIGTERM"), []string{
+	d.beginStep(number, program+", a stream, a WebSocket and a request open, stopped with SIGTERM", []string{
 		"Server-Sent Events and WebSockets keep a connection open as long as the page",
 		"is open. Shutdown waits for a stream as for any request, until its budget",
 		"runs out, and forgets a WebSocket, whose connection was hijacked. 06-streaming",
@@ -38,9 +38,6 @@ func (d *demo) runStreaming(number int) {
 		{d.curlLine(lab.CurlStatus, "GET", "/") + " &", "the request, once wsclient printed a message"},
 		{"kill -TERM <server pid>", "once 'GET / started' is logged"},
 	}))
-	d.pauseFor(fmt.Sprintf("run step %d", number))
-	fmt.Println()
-	d.stepT0 = time.Time{}
 
 	s := d.launch(program, flags...)
 	d.stepT0 = time.Now()

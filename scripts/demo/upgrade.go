@@ -113,7 +113,7 @@ func (d *demo) runUpgrade(number int) {
 		"kill -HUP <v1 pid>",
 		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
 		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.banner(stepTitle(number, program+", upgraded from v1 to v2 under load with SIGHUP"), []string{
+	d.beginStep(number, program+", upgraded from v1 to v2 under load with SIGHUP", []string{
 		"02-graceful finishes its requests, but until a new process listens, clients",
 		"are refused. 04-zero-downtime hands its listening socket to the new binary",
 		fmt.Sprintf("instead. v1 serves; %d clients send GET / (here it takes %s) back to", step.Clients, d.t.UpDelay),
@@ -122,9 +122,6 @@ func (d *demo) runUpgrade(number int) {
 		"requests and exits 0. Every request gets a 200, and each client sees the",
 		"X-Version header go from v1 to v2. Last, SIGTERM stops v2 as it did 02.",
 	}, lines)
-	d.pauseFor(fmt.Sprintf("run step %d", number))
-	fmt.Println()
-	d.stepT0 = time.Time{}
 
 	d.show(quote("cd", d.root))
 	for _, c := range commands {
