@@ -15,6 +15,10 @@
 // by itself, telling the client which of its requests will still be
 // answered, so no request is lost to a connection closing under it.
 //
+// A browser also opens connections it does not use yet, which Shutdown
+// waits for as if they were busy; connections.go closes them at the stop,
+// and ends the stop as soon as the last connection has closed.
+//
 // Start it, open `curl -N localhost:8080/events`, press Ctrl+C: curl gets
 // "event:shutdown" and ends, and the process exits 0 at once.
 package main
@@ -72,7 +76,12 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// sockets counts the WebSockets still open, which Shutdown cannot do.
 	var sockets sync.WaitGroup
 
-	router := gin.Default()
+	// gin.Default() is gin.New() with gin's logger and recovery. Here a
+	// socket is counted in front of the logger: it is done only once the
+	// logger has written its access-log line, which the process must not
+	// exit before.
+	router := gin.New()
+	router.Use(countSockets(&sockets), gin.Logger(), gin.Recovery())
 	router.GET("/", func(c *gin.Context) {
 		// This line lets you (and the tests) see that the request is
 		// inside the handler before the signal is sent.
@@ -81,7 +90,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 	router.GET("/events", func(c *gin.Context) { streamEvents(c, goingAway.Done(), tick) })
-	router.GET("/ws", func(c *gin.Context) { serveSocket(c, goingAway.Done(), tick, &sockets) })
+	router.GET("/ws", func(c *gin.Context) { serveSocket(c, goingAway.Done(), tick) })
 
 	// HTTP/2 without TLS ("h2c", what curl --http2-prior-knowledge speaks)
 	// beside HTTP/1.1 on the same port: the server tells them apart by the
@@ -94,7 +103,10 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 		Addr:      addr,
 		Handler:   router,
 		Protocols: &protocols,
+		// A half-sent request header is closed after this (connections.go).
+		ReadHeaderTimeout: readHeaderTimeout,
 	}
+	conns := trackConnections(srv)
 	// The lesson: Shutdown calls this hook as it starts (in a goroutine of
 	// its own), and the streams and sockets end at once instead of holding
 	// the shutdown until its budget runs out. Go's HTTP/2 server registers
@@ -133,7 +145,9 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// ErrServerClosed the moment Shutdown starts, while requests still run.
 	// An SSE stream is such a request: it finishes because the hook told it
 	// to. An HTTP/2 connection counts as busy until it has closed itself,
-	// after its GOAWAY and its last stream.
+	// after its GOAWAY and its last stream. conns.shutdown is Shutdown plus
+	// connections.go: the unused connections closed at once, the return as
+	// soon as the last connection has closed.
 	//
 	// When shutdownCtx expires first, Shutdown returns context.DeadlineExceeded and
 	// stops waiting. That is all it does: it neither closes the remaining
@@ -142,7 +156,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// below, or earlier if you call srv.Close().
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := conns.shutdown(shutdownCtx, serveErr); err != nil {
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 	// Shutdown does not wait for hijacked connections, so it may return
@@ -200,13 +214,24 @@ func streamEvents(c *gin.Context, goingAway <-chan struct{}, tick time.Duration)
 	})
 }
 
+// countSockets counts each WebSocket request in sockets until every
+// middleware after it has returned. It counts the socket before Accept
+// hijacks the connection: until then it is a request Shutdown waits for,
+// so run's wait cannot miss it.
+func countSockets(sockets *sync.WaitGroup) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !c.IsWebsocket() {
+			return
+		}
+		sockets.Add(1)
+		defer sockets.Done()
+		c.Next()
+	}
+}
+
 // serveSocket serves a WebSocket that sends "tick N" every tick, until the
 // client goes away or the server does; then it closes with 1001, going away.
-func serveSocket(c *gin.Context, goingAway <-chan struct{}, tick time.Duration, sockets *sync.WaitGroup) {
-	// Count the socket before Accept hijacks the connection: until then it
-	// is a request Shutdown waits for, so run's wait cannot miss it.
-	sockets.Add(1)
-	defer sockets.Done()
+func serveSocket(c *gin.Context, goingAway <-chan struct{}, tick time.Duration) {
 	conn, err := websocket.Accept(c.Writer, c.Request, nil)
 	if err != nil {
 		log.Printf("GET /ws: %v", err) // Accept has answered the client
