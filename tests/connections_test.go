@@ -184,3 +184,37 @@ func TestWebSocketAccessLogLine(t *testing.T) {
 		}
 	}
 }
+
+// The pitfall side by side: the same unused connection (a browser's
+// preconnect, opened and never used) holds 02-graceful, the post's server,
+// for its whole budget: Shutdown waits for it, gives up, and the process
+// exits 1. It holds 06-streaming not at all: connections.go closes it at
+// the stop.
+func TestPitfallUnusedConnection(t *testing.T) {
+	t.Parallel()
+	const budget = 3 * time.Second
+	for _, name := range []string{"02-graceful", "06-streaming"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, name, "-delay", "10ms", "-timeout", budget.String())
+			openConnection(t, s, "")
+			signalled := time.Now()
+			s.signal(t, syscall.SIGTERM)
+			state := s.waitExit(t)
+			exited := s.ExitedAt.Sub(signalled)
+			t.Logf("%s: exited %s after SIGTERM with an unused connection open (budget %s): %s",
+				name, exited.Round(time.Millisecond), budget, lab.ExitText(state))
+			if name == "02-graceful" {
+				s.assertExitedWith(t, state, 1)
+				if exited < budget {
+					t.Errorf("exit %s after the signal: want the whole %s budget held", exited.Round(time.Millisecond), budget)
+				}
+				if len(s.out.lines("Server Shutdown: context deadline exceeded")) != 1 {
+					t.Errorf("want the timeout logged\noutput:\n%s", s.out)
+				}
+				return
+			}
+			s.assertExitedWith(t, state, 0)
+		})
+	}
+}
