@@ -33,7 +33,10 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./03-workers` is the post.
+	// The defaults are the post's numbers, as in 02-graceful. The workers are
+	// the post's closing advice ("wait for the background workers", from its
+	// earlier post on multiple workers): -workers, -work and -queue are this
+	// lesson's.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests and jobs")

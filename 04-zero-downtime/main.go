@@ -164,6 +164,7 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	// in flight. See 02-graceful for what a timed-out Shutdown does and does
 	// not do. After an upgrade, finishAccepted has left it nothing to wait for.
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 
