@@ -21,7 +21,7 @@ import (
 // an unused or half-sent connection is closed at the stop, a half-sent
 // request header is closed after ReadHeaderTimeout, and the process exits
 // as soon as its last connection has closed.
-var connectionLessons = []string{"05-load-balancer", "06-streaming"}
+var connectionLessons = []string{"05-load-balancer", "06-streaming", "07-durable-jobs"}
 
 // halfSent is the start of a request whose header never ends (Slowloris).
 const halfSent = "GET / HTTP/1.1\r\nHost: localhost\r\n"
