@@ -20,11 +20,13 @@
 // and ends the stop as soon as the last connection has closed.
 //
 // Start it, open `curl -N localhost:8080/events`, press Ctrl+C: curl gets
-// "event:shutdown" and ends, and the process exits 0 at once.
+// "event:shutdown" and ends, and the process exits 0 at once. Or open
+// http://localhost:8080/live in a browser: a page that prints each event.
 package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"io"
@@ -45,6 +47,13 @@ import (
 // browser's EventSource waits before it reconnects, to the restarted
 // server or to another one behind the load balancer.
 const reconnectAfter = 2 * time.Second
+
+// livePage is GET /live: a page that opens /events and /ws in the browser
+// and prints each event as a line. It is built into the binary, and asks
+// for nothing else: students open it while the server stops and restarts.
+//
+//go:embed live.html
+var livePage []byte
 
 func main() {
 	// The defaults are the post's numbers, as in 02-graceful; the post has no
@@ -92,6 +101,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	})
 	router.GET("/events", func(c *gin.Context) { streamEvents(c, goingAway.Done(), tick) })
 	router.GET("/ws", func(c *gin.Context) { serveSocket(c, goingAway.Done(), tick) })
+	router.GET("/live", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", livePage) })
 
 	// HTTP/2 without TLS ("h2c", what curl --http2-prior-knowledge speaks)
 	// beside HTTP/1.1 on the same port: the server tells them apart by the

@@ -207,6 +207,9 @@ func TestDemoStep(t *testing.T) {
 			assertLesson(t, report, tc.program)
 			if tc.program == lab.StreamingStep.Program {
 				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
+				if live := "open http://127.0.0.1:" + port + "/live in a browser"; len(demo.out.lines(live)) != 1 {
+					t.Errorf("want step 6 to print %q\noutput:\n%s", live, demo.out)
+				}
 			}
 			if n := len(demo.out.lines("Timeline (")); n != 1 {
 				t.Errorf("want 1 timeline, got %d\noutput:\n%s", n, demo.out)
