@@ -96,3 +96,33 @@ func ReadUntilClosed(conn net.Conn, limit time.Duration) (data string, took time
 		}
 	}
 }
+
+// ConnectionsHeld counts the established TCP connections to serverPort
+// whose server end the process pid holds: what `ss` would list for it.
+func ConnectionsHeld(pid, serverPort int) (int, error) {
+	local := fmt.Sprintf(":%04X", serverPort)
+	inodes := map[string]bool{}
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue // no IPv6, say
+		}
+		for line := range strings.Lines(string(data)) {
+			fields := strings.Fields(line)
+			if len(fields) > 9 && strings.HasSuffix(fields[1], local) && fields[3] == "01" && fields[9] != "0" {
+				inodes["socket:["+fields[9]+"]"] = true
+			}
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); inodes[target] {
+			n++
+		}
+	}
+	return n, nil
+}
