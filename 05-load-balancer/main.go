@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./02-graceful` is the post.
+	// The defaults are the post's numbers (GET / takes 5 s, the shutdown budget is 5 s).
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	drainDelay := flag.Duration("drain-delay", 5*time.Second, "how long to keep serving after the signal, with /readyz failing, before shutdown starts")

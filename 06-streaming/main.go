@@ -43,7 +43,7 @@ import (
 const reconnectAfter = 2 * time.Second
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./06-streaming` is the post.
+	// The defaults are the post's numbers (GET / takes 5 s, the shutdown budget is 5 s).
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests")
