@@ -17,12 +17,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // readyz sends GET /readyz on a connection of its own.
-func readyz(s *server) lab.Response {
-	return lab.Send(context.Background(), http.MethodGet, s.url("/readyz"))
+func readyz(s *server) client.Response {
+	return client.Send(context.Background(), http.MethodGet, s.url("/readyz"))
 }
 
 // readResponse reads one answer from a raw keep-alive connection.
@@ -69,7 +73,7 @@ func TestReadyzContract(t *testing.T) {
 	signalled := time.Now()
 	s.signal(t, syscall.SIGTERM)
 	// Readiness fails at once: ask until it does, then see how long it took.
-	var first lab.Response
+	var first client.Response
 	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
 		time.Sleep(time.Millisecond) // polling interval, not synchronisation
 	}
@@ -176,9 +180,9 @@ func requireHAProxy(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal(lab.HAProxyMissing)
+			t.Fatal(haproxy.HAProxyMissing)
 		}
-		t.Skip(lab.HAProxyMissing)
+		t.Skip(haproxy.HAProxyMissing)
 	}
 }
 
@@ -196,11 +200,11 @@ func shortTempDir(t *testing.T) string {
 }
 
 // A rolling restart of three instances behind HAProxy, under load from hey
-// and from keep-alive clients that never resend a request (lab.RawLoad):
+// and from keep-alive clients that never resend a request (client.RawLoad):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
-// (lab.RunRolling, which load.sh --rolling runs too, with the same verdict,
-// lab.RollingMismatches). Same load, same HAProxy configuration,
+// (scenario.RunRolling, which load.sh --rolling runs too, with the same verdict,
+// scenario.RollingMismatches). Same load, same HAProxy configuration,
 // 02-graceful and 05-load-balancer side by side.
 //
 // 05 fails no request and needs no retry: HAProxy's runtime API shows
@@ -220,7 +224,7 @@ func TestRollingRestart(t *testing.T) {
 		healthCheck string
 		args        []string
 	}{
-		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lab.RollingDrainDelay(lab.PostTimings).String()}},
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lesson.RollingDrainDelay(lesson.PostTimings).String()}},
 		// 02 has no /readyz (it would answer 404): HAProxy can only check
 		// that it accepts connections.
 		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
@@ -229,9 +233,9 @@ func TestRollingRestart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
-			cfg := lab.RollingConfig{
+			cfg := scenario.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
-				Args:        append([]string{"-delay", lab.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
+				Args:        append([]string{"-delay", lesson.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
 				HealthCheck: tc.healthCheck, Retries: tc.retries,
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
@@ -239,13 +243,13 @@ func TestRollingRestart(t *testing.T) {
 			start := starter(t)
 			// Another process may take a free port between our probe and
 			// the bind: then try other ports, a few times (as startServer).
-			var result lab.RollingResult
+			var result scenario.RollingResult
 			var err error
 			for attempt := 1; ; attempt++ {
 				addrs := freePortRun(t, 4)
 				cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
-				result, err = lab.RunRolling(start, cfg)
-				if err == nil || attempt == 3 || !errors.Is(err, lab.ErrPortBusy) {
+				result, err = scenario.RunRolling(start, cfg)
+				if err == nil || attempt == 3 || !errors.Is(err, proc.ErrPortBusy) {
 					break
 				}
 				t.Logf("attempt %d: %v", attempt, err)
@@ -265,21 +269,21 @@ func TestRollingRestart(t *testing.T) {
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
 					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up), r.Probes)
 			}
-			for _, mismatch := range lab.RollingMismatches([]lab.RollingResult{result}) {
+			for _, mismatch := range scenario.RollingMismatches([]scenario.RollingResult{result}) {
 				t.Error(mismatch)
 			}
 		})
 	}
 }
 
-// starter is a lab.Starter for the rolling restarts and HAProxy: each
+// starter is a proc.Starter for the rolling restarts and HAProxy: each
 // process it starts is ended at cleanup, its whole process group killed,
 // unless it has exited and been reaped already (a restarted instance):
 // then its PID, and so its group's ID, may belong to another process by
 // now.
-func starter(t *testing.T) lab.Starter {
-	return func(cmd *exec.Cmd) (*lab.Process, error) {
-		p, err := lab.Start(cmd)
+func starter(t *testing.T) proc.Starter {
+	return func(cmd *exec.Cmd) (*proc.Process, error) {
+		p, err := proc.Start(cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -299,10 +303,10 @@ func starter(t *testing.T) lab.Starter {
 }
 
 // freePortRun is n consecutive free ports, below the ephemeral range (see
-// lab.FreePortRun).
+// proc.FreePortRun).
 func freePortRun(t *testing.T, n int) []string {
 	t.Helper()
-	addrs, err := lab.FreePortRun(n)
+	addrs, err := proc.FreePortRun(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +323,7 @@ func TestFreePortRunNoOverlap(t *testing.T) {
 	for i := range runs {
 		wg.Go(func() {
 			var err error
-			runs[i], err = lab.FreePortRun(n)
+			runs[i], err = proc.FreePortRun(n)
 			if err != nil {
 				t.Error(err)
 			}
@@ -346,10 +350,10 @@ func since(from, at time.Time) string {
 }
 
 // rollingClients is how many clients hey runs in a rolling restart, and
-// how many never resend: with GET / answering in lab.RollingHandlerDelay,
+// how many never resend: with GET / answering in lesson.RollingHandlerDelay,
 // some 300 requests a second, many of which fall into the moment when
 // 02's port refuses connections (20 to 200 ms here). That some do is
-// certain: RunRolling's probes (lab.RestartOne) send one round-robin
+// certain: RunRolling's probes (scenario.RestartOne) send one round-robin
 // cycle through HAProxy in that moment.
 const rollingClients = 8
 
@@ -364,14 +368,14 @@ func TestHAProxyBusyPort(t *testing.T) {
 	}
 	defer busy.Close()
 	dir := shortTempDir(t)
-	cfg := lab.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	cfg := haproxy.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
 	start := starter(t)
-	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	h, err := haproxy.StartHAProxy(start, dir, cfg, readyTimeout)
 	if err == nil {
 		t.Fatalf("want HAProxy to fail on the busy port %s, it runs (pid %d)", cfg.Listen, h.PID())
 	}
-	if !errors.Is(err, lab.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
-		t.Errorf("want lab.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
+	if !errors.Is(err, proc.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
+		t.Errorf("want proc.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
 	}
 }
 
@@ -390,8 +394,8 @@ func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
 		pids[strconv.Itoa(s.PID())] = true
 	}
 	dir := shortTempDir(t)
-	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
-	h, err := lab.StartHAProxy(starter(t), dir, cfg, readyTimeout)
+	cfg := haproxy.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
+	h, err := haproxy.StartHAProxy(starter(t), dir, cfg, readyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,10 +403,10 @@ func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for cycle := range 5 {
-		answers := make([]lab.Response, len(servers))
+		answers := make([]client.Response, len(servers))
 		var wg sync.WaitGroup
 		for i := range answers {
-			wg.Go(func() { answers[i] = lab.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
+			wg.Go(func() { answers[i] = client.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
 		}
 		wg.Wait()
 		reached := map[string]bool{}

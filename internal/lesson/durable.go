@@ -1,4 +1,4 @@
-package lab
+package lesson
 
 import (
 	"fmt"
@@ -46,19 +46,3 @@ func DurableFlags(t Timings) []string {
 	return []string{"-db", "jobs.db", "-workers", fmt.Sprint(DurableStep.Workers),
 		"-work", DurableWork(t).String(), "-lease", DurableLease(t).String(), "-timeout", t.Timeout.String()}
 }
-
-// JobStatus is 07-durable-jobs' answer to GET /jobs/:id.
-type JobStatus struct {
-	ID       int    `json:"id"`
-	State    string `json:"state"`    // queued, running or done
-	Attempts int    `json:"attempts"` // how often a worker started the job
-	Effects  int    `json:"effects"`  // how often its effect was applied
-}
-
-// Outcome words a job's state as the durable step's verdict does.
-func (j JobStatus) Outcome() string {
-	return fmt.Sprintf("%s, %d attempt%s, %d effect%s", j.State, j.Attempts, Plural(j.Attempts), j.Effects, Plural(j.Effects))
-}
-
-// LegendDurable is the legend of the durable step's timeline.
-const LegendDurable = "= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up"

@@ -1,4 +1,4 @@
-package lab
+package client
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
 // ClientTimeout bounds every request, so a hung server fails a run
@@ -73,12 +75,9 @@ type Response struct {
 	PID     string // X-Pid: which process answered
 }
 
-// Welcome is the slow handler's answer.
-const Welcome = "Welcome Gin Server"
-
 // OK reports whether the request got the lesson's happy ending.
 func (r Response) OK() bool {
-	return r.Err == nil && r.Status == http.StatusOK && r.Body == Welcome
+	return r.Err == nil && r.Status == http.StatusOK && r.Body == lesson.Welcome
 }
 
 // Send makes one request on a connection of its own (no keep-alive), so

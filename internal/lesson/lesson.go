@@ -1,4 +1,4 @@
-package lab
+package lesson
 
 import (
 	"fmt"
@@ -184,3 +184,17 @@ var UpgradeStep = struct {
 		{Label: "new", Want: "exited on SIGTERM (Server exiting)"},
 	},
 }
+
+// Verdict is one row of a step's verdict: what happened to a request, a
+// job or the server, beside what the lesson expects.
+type Verdict struct {
+	Label string `json:"label"`
+	Got   string `json:"got"`
+	Want  string `json:"want"`
+}
+
+// Matched reports whether the outcome was the lesson's.
+func (v Verdict) Matched() bool { return v.Got == v.Want }
+
+// Welcome is the slow handler's answer.
+const Welcome = "Welcome Gin Server"

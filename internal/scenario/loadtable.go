@@ -1,10 +1,13 @@
-package lab
+package scenario
 
 import (
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
 
 // LoadReport is what load.sh --json writes: every program's results, and
@@ -26,17 +29,17 @@ type LoadRow struct {
 // load.sh --upgrade (where Exit is about the old process).
 var (
 	ShutdownRows = []LoadRow{
-		{"SIGTERM at", func(r LoadResult) string { return secs(r.SignalAt) + "s" }},
+		{"SIGTERM at", func(r LoadResult) string { return report.Seconds(r.SignalAt) + "s" }},
 		{"server exit", func(r LoadResult) string { return r.Exit }},
-		{"exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 	}
 	UpgradeRows = []LoadRow{
-		{"signal at", func(r LoadResult) string { return r.Signal + " " + secs(r.SignalAt) + "s" }},
+		{"signal at", func(r LoadResult) string { return r.Signal + " " + report.Seconds(r.SignalAt) + "s" }},
 		{"old server", func(r LoadResult) string { return r.OldServer }},
 		{"old exit", func(r LoadResult) string { return r.Exit }},
-		{"old exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"old exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 		{"new server", func(r LoadResult) string { return r.NewServer }},
-		{"new serves after", func(r LoadResult) string { return secs(r.NewAfter) + "s" }},
+		{"new serves after", func(r LoadResult) string { return report.Seconds(r.NewAfter) + "s" }},
 		{"after old exit", func(r LoadResult) string { return fmt.Sprint(r.AfterOldExit) }},
 		{"new exit", func(r LoadResult) string { return r.NewExit }},
 	}
@@ -63,7 +66,7 @@ func WriteLoadTable(w io.Writer, results []LoadResult, rows []LoadRow, labelWidt
 	for _, code := range slices.Compact(codes) {
 		row(fmt.Sprintf("status %d", code), func(r LoadResult) string { return fmt.Sprint(r.Statuses[code]) })
 	}
-	for _, class := range Classes {
+	for _, class := range client.Classes {
 		row(string(class), func(r LoadResult) string { return fmt.Sprint(r.Count(class)) })
 	}
 	for _, extra := range rows {
@@ -231,9 +234,9 @@ var (
 		{"cut: EOF", cutBy("unexpected EOF")},
 	}
 	ArrivalRows = slices.Concat(CutByRows, []LoadRow{
-		{"signal at", func(r LoadResult) string { return r.Signal + " " + secs(r.SignalAt) + "s" }},
+		{"signal at", func(r LoadResult) string { return r.Signal + " " + report.Seconds(r.SignalAt) + "s" }},
 		{"(old) exit", func(r LoadResult) string { return r.Exit }},
-		{"exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 	})
 )
 

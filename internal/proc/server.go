@@ -1,14 +1,16 @@
-package lab
+package proc
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -147,4 +149,66 @@ func (s *Server) OwnsPort() error {
 		return fmt.Errorf("%w: %s", ErrPortBusy, LastLine(s.Process))
 	}
 	return nil
+}
+
+// ErrPortBusy is RunRolling's and StartHAProxy's error when another
+// process holds one of their ports: the caller may try other ports.
+var ErrPortBusy = errors.New("another process listens on the port")
+
+// handedOut are the ports FreePortRun has handed out in this process: it
+// never hands one out twice, so that callers running at once (the tests
+// run in parallel) never share a port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePortRun returns n consecutive loopback addresses that were free a
+// moment ago and that it has not handed out before, below the kernel's
+// ephemeral range, and remembers them for the leftover check. A rolling restart starts an instance again on a port
+// that stood free for a moment: in the ephemeral range, one of the many
+// connections the load opens meanwhile could take it as its own port, and
+// the new instance could not listen.
+func FreePortRun(n int) ([]string, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if v, err := strconv.Atoi(fields[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	// From 20000: below are the ports people pick by hand (8080, 18xxx).
+	const from = 20000
+	if low-n <= from {
+		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
+	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		first := from + rand.IntN(low-n-from)
+		var addrs []string
+		for port := first; port < first+n; port++ {
+			if handedOut.ports[port] {
+				break
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				break
+			}
+			ln.Close()
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == n {
+			for port := first; port < first+n; port++ {
+				handedOut.ports[port] = true
+			}
+			for _, addr := range addrs {
+				RememberArgument(addr)
+			}
+			return addrs, nil
+		}
+	}
+	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
 }
