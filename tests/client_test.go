@@ -13,7 +13,7 @@ import (
 
 // clientTimeout bounds every request, so a hung server fails a test
 // instead of hanging it.
-const clientTimeout = client.ClientTimeout
+const clientTimeout = client.RequestTimeout
 
 // response is what a client saw: a status and body, or an error.
 type response struct {

@@ -46,7 +46,7 @@ func startDemo(t *testing.T, shell string, args ...string) (demo *process, port,
 func startDemoWith(t *testing.T, env []string, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
 	trackSources(t)
-	// PORT, and for step 5 the three ports after it (see proc.FreePortRun).
+	// PORT, and for step 5 the three ports after it (see proc.FreePorts).
 	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
 	tmp = t.TempDir()
 	proc.RememberArgument(tmp) // the demo's HAProxy names its configuration in there

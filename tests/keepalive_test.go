@@ -11,7 +11,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
-// 40 keep-alive clients that never resend a request (client.RawLoad: GET and
+// 40 keep-alive clients that never resend a request (client.NeverResend: GET and
 // POST in turn, back to back) against 04-zero-downtime with a 1 ms
 // handler, through three upgrades in a row (v2, the old build again, v2):
 // not one request fails, and both builds answer. Under such load a
@@ -25,7 +25,7 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	}
 	t.Parallel()
 	u := startUpgradable(t, "-delay", "1ms")
-	load := client.StartRawLoad(client.RawOptions{
+	load := client.StartNeverResend(client.NeverResendOptions{
 		Addr:    u.addr,
 		Clients: 40,
 		Methods: []string{"GET", "POST"},
@@ -35,7 +35,7 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	answers := func(version string, n int) {
 		t.Helper()
 		what := "answers from " + version
-		if err := load.WaitUntil(what, func(c client.RawCounts) bool { return c.Answered(200, version) >= n }, loadLimit); err != nil {
+		if err := load.WaitUntil(what, func(c client.Counts) bool { return c.Answered(200, version) >= n }, loadLimit); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // leftovers lists the live processes that name one of the suite's
-// addresses (proc.FreePort and proc.FreePortRun remember them), HAProxy
+// addresses (proc.FreePort and proc.FreePorts remember them), HAProxy
 // configuration files (haproxy.StartHAProxy remembers them) or the temporary
 // folders the scripts get (where the demo and load.sh write theirs), or
 // run a binary it built: every process the suite starts, and every process

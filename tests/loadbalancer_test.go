@@ -200,7 +200,7 @@ func shortTempDir(t *testing.T) string {
 }
 
 // A rolling restart of three instances behind HAProxy, under load from hey
-// and from keep-alive clients that never resend a request (client.RawLoad):
+// and from keep-alive clients that never resend a request (client.NeverResend):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
 // (scenario.RunRolling, which load.sh --rolling runs too, with the same verdict,
@@ -259,7 +259,7 @@ func TestRollingRestart(t *testing.T) {
 			}
 			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, statuses %v, failures %v %q; "+
 				"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
-				tc.name, result.Requests, result.Statuses, result.Errors, result.Raw.Requests, result.Raw.Statuses, result.Raw.Failures, result.Raw.Examples,
+				tc.name, result.Requests, result.Statuses, result.Errors, result.NeverResend.Requests, result.NeverResend.Statuses, result.NeverResend.Failures, result.NeverResend.Examples,
 				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, result.Rejected())
 			if result.RetriedLine != "" {
 				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
@@ -303,10 +303,10 @@ func starter(t *testing.T) proc.Starter {
 }
 
 // freePortRun is n consecutive free ports, below the ephemeral range (see
-// proc.FreePortRun).
+// proc.FreePorts).
 func freePortRun(t *testing.T, n int) []string {
 	t.Helper()
-	addrs, err := proc.FreePortRun(n)
+	addrs, err := proc.FreePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestFreePortRunNoOverlap(t *testing.T) {
 	for i := range runs {
 		wg.Go(func() {
 			var err error
-			runs[i], err = proc.FreePortRun(n)
+			runs[i], err = proc.FreePorts(n)
 			if err != nil {
 				t.Error(err)
 			}

@@ -16,7 +16,7 @@ import (
 // scripts/load.sh --rolling, as a class would run it: 05-load-balancer and
 // 02-graceful (with HAProxy's retries and without) restarted one by one
 // behind HAProxy under load from hey and from clients that never resend
-// (client.RawLoad), side by side, with the script's own verdict. The results
+// (client.NeverResend), side by side, with the script's own verdict. The results
 // are read from its --json report.
 func TestLoadScriptRolling(t *testing.T) {
 	if testing.Short() {
@@ -66,9 +66,9 @@ func TestLoadScriptRolling(t *testing.T) {
 	var names []string
 	for _, r := range got.Results {
 		names = append(names, r.Name())
-		if len(r.Restarts) != 3 || r.Requests == 0 || r.Raw.Requests == 0 {
+		if len(r.Restarts) != 3 || r.Requests == 0 || r.NeverResend.Requests == 0 {
 			t.Errorf("%s: want 3 restarts under load, got %d restarts, %d requests from hey, %d from the clients that never resend",
-				r.Name(), len(r.Restarts), r.Requests, r.Raw.Requests)
+				r.Name(), len(r.Restarts), r.Requests, r.NeverResend.Requests)
 		}
 	}
 	want := []string{"05-load-balancer, retries 3", "02-graceful, retries 3", "02-graceful, retries 0"}

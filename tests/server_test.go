@@ -83,7 +83,7 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 // launch starts the binary at path without waiting for it to listen.
 func launch(t *testing.T, path, addr string, args ...string) *server {
 	t.Helper()
-	s, err := proc.Launch(path, addr, args...)
+	s, err := proc.StartServer(path, addr, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
-// ClientTimeout bounds every request, so a hung server fails a run
+// RequestTimeout bounds every request, so a hung server fails a run
 // instead of hanging it.
-const ClientTimeout = 60 * time.Second
+const RequestTimeout = 60 * time.Second
 
 // Class sorts a failed request the way the lesson talks about it.
 type Class string
@@ -70,7 +70,6 @@ type Response struct {
 	Err     error
 	Sent    time.Time
 	Done    time.Time
-	Kind    string // for load runs: "keep-alive" or "fresh"
 	Version string // X-Version: which build answered
 	PID     string // X-Pid: which process answered
 }
@@ -93,7 +92,7 @@ func Send(ctx context.Context, method, url string) Response {
 func SendBody(ctx context.Context, method, url, body string, header http.Header) Response {
 	client := &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true},
-		Timeout:   ClientTimeout,
+		Timeout:   RequestTimeout,
 	}
 	r := Response{Sent: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))

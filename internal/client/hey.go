@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // HeyReport is what hey printed, by status code and by error class. hey
@@ -68,7 +66,7 @@ func (r HeyReport) Served() int { return r.Statuses[200] }
 // timeout).
 const HeyTimeout = 10 * time.Second
 
-// StartHey starts hey against url with -d x -q 20 -t 10, then args:
+// HeyCommand is hey against url with -d x -q 20 -t 10, then args:
 //
 //	-d x   a 1-byte body. Without a body a GET is "replayable", and Go's
 //	       client quietly resends it on a new connection when a reused
@@ -81,11 +79,6 @@ const HeyTimeout = 10 * time.Second
 //	       hey from firing ~25,000 refused connections a second at a dead
 //	       port, which would starve a small machine.
 //	-t 10  no request waits more than 10 s (see HeyTimeout).
-func StartHey(d *proc.Driver, hey, url string, args ...string) (*proc.Process, error) {
-	return d.Start(HeyCommand(hey, url, args...))
-}
-
-// HeyCommand is the hey command StartHey starts.
 func HeyCommand(hey, url string, args ...string) *exec.Cmd {
 	flags := []string{"-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout / time.Second))}
 	return exec.Command(hey, append(append(flags, args...), url)...)

@@ -93,7 +93,7 @@ func HAProxyCommand(cfgFile string) *exec.Cmd {
 }
 
 // StartHAProxy writes cfg into dir/haproxy.cfg, starts haproxy with start
-// (Start, a Driver's Start, or a test's wrapper that ends it at cleanup),
+// (Start, a Guard's Start, or a test's wrapper that ends it at cleanup),
 // and waits (limit at most) until its frontend listens and its runtime API
 // answers. dir must be short: a unix socket's path has 107 bytes at most.
 func StartHAProxy(start proc.Starter, dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
@@ -139,7 +139,7 @@ func StartHAProxy(start proc.Starter, dir string, cfg HAProxyConfig, limit time.
 // (wherever it is in the output: HAProxy goes on to say more), anything
 // else with its last line.
 func haproxyFailed(p *proc.Process, listen string, err error) error {
-	last := proc.LastLine(p) // waits a moment for the rest of the output
+	last := p.LastLine() // waits a moment for the rest of the output
 	if line, ok := p.Out.First("cannot bind socket"); ok && strings.Contains(line.Text, "Address already in use") {
 		return fmt.Errorf("haproxy on %s: %w: %s", listen, proc.ErrPortBusy, strings.TrimSpace(line.Text))
 	}

@@ -3,6 +3,7 @@ package proc
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,11 +24,7 @@ func (e Ending) Text() string {
 	if e.Hung || e.State == nil {
 		return "hung, killed"
 	}
-	ws := e.State.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return unix.SignalName(ws.Signal())
-	}
-	return fmt.Sprintf("exit %d", ws.ExitStatus())
+	return strings.TrimPrefix(ExitText(e.State), "killed by ")
 }
 
 // Status is the exit status as a shell reports it: 128+N when signal N
@@ -48,24 +45,7 @@ func (e Ending) Status() int {
 func ExitText(state *os.ProcessState) string {
 	ws := state.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return "killed by " + SignalName(ws.Signal())
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
-}
-
-// SignalName is a signal's name as kill -l spells it, with SIG: SIGTERM.
-func SignalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
-	}
-	return sig.String()
 }

@@ -1,8 +1,3 @@
-// Package lab is what the demo, the load comparison, the benchmark and the
-// tests share: building the lessons, starting them in process groups of
-// their own, waiting for their log lines, signalling them, the clients,
-// hey's report, the lessons' expected outcomes and the renderers. It has no
-// knowledge of testing.T: the tests wrap it, the drivers print its errors.
 package proc
 
 import (
@@ -359,12 +354,12 @@ func (p *Process) WaitEnding(limit time.Duration) Ending {
 }
 
 // Starter starts a command as a Process whose end the caller guarantees:
-// a Driver's Start, or a test's wrapper that ends it at cleanup.
+// a Guard's Start, or a test's wrapper that ends it at cleanup.
 type Starter func(*exec.Cmd) (*Process, error)
 
-// LastLine is the last line a process wrote, once its output has ended
+// LastLine is the last line the process wrote, once its output has ended
 // (1 s at most: the reader may lag behind a process that just exited).
-func LastLine(p *Process) string {
+func (p *Process) LastLine() string {
 	select {
 	case <-p.OutputDone:
 	case <-time.After(time.Second):

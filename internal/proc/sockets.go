@@ -3,7 +3,9 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,9 +68,20 @@ func ListensOn(pid, port int) (bool, error) {
 	return false, nil
 }
 
-// WaitListeningQuietly polls until a socket listens on port (see
+// WaitListening polls until a socket listens on addr's port (see
 // Listening), the process exits (exited is closed) or the limit passes.
-func WaitListeningQuietly(port int, limit time.Duration, exited <-chan struct{}) error {
+// It looks in /proc, not with a connection: a server waiting for its
+// connections to end (the benchmark of an idle server's Shutdown) must
+// not be given one to wait for.
+func WaitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("no port in %q", addr)
+	}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -81,5 +94,5 @@ func WaitListeningQuietly(port int, limit time.Duration, exited <-chan struct{})
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
-	return fmt.Errorf("nothing listening on port %d after %s", port, limit)
+	return fmt.Errorf("nothing listening on %s after %s", addr, limit)
 }

@@ -12,10 +12,11 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/client"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"golang.org/x/sys/unix"
 )
 
 // LoadConfig is one program under hey's load, or under clients that never
-// resend (Raw).
+// resend (NeverResend).
 type LoadConfig struct {
 	Program  string // its name, as the tables show it: "02-graceful"
 	Binary   string // the binary to start
@@ -25,23 +26,17 @@ type LoadConfig struct {
 	Clients  int    // hey -c
 	Duration string // hey -z, as given: "2s"
 	Args     []string
-	// Raw, when set, puts RawLoad's clients, which never resend a request,
-	// in hey's place: RawKeepAlive or RawFresh.
-	Raw string
+	// NeverResend, when set, puts client.NeverResend's clients, which
+	// never resend a request, in hey's place, on connections of that kind.
+	NeverResend client.Connections
 }
-
-// The clients of RawLoad a LoadConfig can ask for.
-const (
-	RawKeepAlive = "keep-alive" // requests back to back on a kept connection
-	RawFresh     = "fresh"      // a new connection per request
-)
 
 // LoadResult is what one load run saw: hey's report, and how the server
 // (in the upgrade scenarios, the old and the new one) ended. load.sh's
 // table, its verdict and its --json report are made from it.
 type LoadResult struct {
 	Program    string         `json:"program"`
-	Clients    string         `json:"clients"` // "hey", or "never resend, " and the Raw mode
+	Clients    string         `json:"clients"` // "hey", or "never resend, " and the connections' kind
 	Statuses   map[int]int    `json:"statuses"`
 	Served     int            `json:"served"` // answers, whatever their status
 	Refused    int            `json:"refused"`
@@ -92,38 +87,38 @@ func (r LoadResult) Count(c client.Class) int {
 	return r.Other
 }
 
-// LoadRun is one run in progress: a server, hey (or RawLoad) against it.
+// LoadRun is one run in progress: a server, hey (or client.NeverResend) against it.
 type LoadRun struct {
-	Config LoadConfig
-	Server *proc.Server
-	Hey    *proc.Process
-	Raw    *client.RawLoad // instead of Hey, when Config.Raw is set
-	Began  time.Time       // when hey started
-	Ends   time.Time       // when its -z runs out
+	Config      LoadConfig
+	Server      *proc.Server
+	Hey         *proc.Process
+	NeverResend *client.NeverResend // instead of Hey, when Config.NeverResend is set
+	Began       time.Time           // when hey started
+	Ends        time.Time           // when its -z runs out
 	// Signalled is when SignalInFlight signalled the server.
 	Signalled time.Time
 	Result    LoadResult
 }
 
-// BeginLoad starts the program and hey against it (see StartHey), or
-// RawLoad's clients, and returns in the middle of the run, once every
+// BeginLoad starts the program and hey against it (see client.HeyCommand), or
+// client.NeverResend's clients, and returns in the middle of the run, once every
 // client's first request has reached the handler.
-func BeginLoad(d *proc.Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
+func BeginLoad(d *proc.Guard, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	duration, err := ParseDuration(cfg.Duration)
 	if err != nil {
 		return nil, err
 	}
-	s, err := LaunchReady(d, cfg, args...)
+	s, err := StartServerListening(d, cfg, args...)
 	if err != nil {
 		return nil, err
 	}
 	r := &LoadRun{Config: cfg, Server: s, Result: LoadResult{Program: cfg.Program, Clients: "hey"}}
 	r.Began = time.Now()
 	r.Ends = r.Began.Add(duration)
-	if cfg.Raw != "" {
-		r.Result.Clients = "never resend, " + cfg.Raw
-		r.Raw = client.StartRawLoad(client.RawOptions{Addr: s.Addr, Clients: cfg.Clients, Fresh: cfg.Raw == RawFresh, Until: r.Ends})
-	} else if r.Hey, err = client.StartHey(d, cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration); err != nil {
+	if cfg.NeverResend != "" {
+		r.Result.Clients = "never resend, " + string(cfg.NeverResend)
+		r.NeverResend = client.StartNeverResend(client.NeverResendOptions{Addr: s.Addr, Clients: cfg.Clients, Connections: cfg.NeverResend, Until: r.Ends})
+	} else if r.Hey, err = d.Start(client.HeyCommand(cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration)); err != nil {
 		return nil, err
 	}
 	// Sync on evidence, not on a guess: wait for every client's first
@@ -135,22 +130,22 @@ func BeginLoad(d *proc.Driver, cfg LoadConfig, args ...string) (*LoadRun, error)
 	return r, nil
 }
 
-// LaunchReady starts the program on 127.0.0.1:cfg.Port, GET / taking
+// StartServerListening starts the program on 127.0.0.1:cfg.Port, GET / taking
 // cfg.Delay, with cfg.Args and args as more flags, and waits (10 s at
 // most) until it accepts connections.
-func LaunchReady(d *proc.Driver, cfg LoadConfig, args ...string) (*proc.Server, error) {
+func StartServerListening(d *proc.Guard, cfg LoadConfig, args ...string) (*proc.Server, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(cfg.Port)
 	if err := proc.RequireFreePort(addr); err != nil {
 		return nil, err
 	}
 	flags := append(append([]string{"-delay", cfg.Delay}, cfg.Args...), args...)
-	s, err := d.Launch(cfg.Binary, addr, flags...)
+	s, err := d.StartServer(cfg.Binary, addr, flags...)
 	if err != nil {
 		return nil, err
 	}
 	if err := proc.WaitListening(addr, 10*time.Second, s.Exited); err != nil {
 		if !s.Running() {
-			return nil, fmt.Errorf("the server exited before listening on port %d: %s", cfg.Port, proc.LastLine(s.Process))
+			return nil, fmt.Errorf("the server exited before listening on port %d: %s", cfg.Port, s.Process.LastLine())
 		}
 		return nil, fmt.Errorf("the server did not listen on port %d within 10 s", cfg.Port)
 	}
@@ -191,7 +186,7 @@ func answered(lines []proc.Line) int {
 // keep-alive race. Shutdown closes idle connections, and drops a request
 // that reaches one after it started (net/http's serve loop returns
 // without answering); Go's client resends such a request only when it is
-// replayable, which hey's are not (see StartHey). That loss is real, but
+// replayable, which hey's are not (see client.HeyCommand). That loss is real, but
 // it is another lesson than "02 finishes what it accepted".
 func (r *LoadRun) WaitAllInFlight() error {
 	want := r.Config.Clients
@@ -224,7 +219,7 @@ func (r *LoadRun) WaitAllInFlight() error {
 // are there to meet the signal as it comes, requests arriving and
 // keep-alive connections between two requests: they do not wait.
 func (r *LoadRun) waitSignalMoment() error {
-	if r.Raw != nil {
+	if r.NeverResend != nil {
 		return nil
 	}
 	return r.WaitAllInFlight()
@@ -237,7 +232,7 @@ func (r *LoadRun) SignalInFlight(sig syscall.Signal) error {
 		return err
 	}
 	r.Signalled = time.Now()
-	r.Result.Signal, r.Result.SignalAt = proc.SignalName(sig), r.Signalled.Sub(r.Began)
+	r.Result.Signal, r.Result.SignalAt = unix.SignalName(sig), r.Signalled.Sub(r.Began)
 	return r.Server.Signal(sig)
 }
 
@@ -255,10 +250,10 @@ func (r *LoadRun) WaitExit() {
 }
 
 // Finish waits for hey to finish and reads its report into Result (or
-// RawLoad's counts, see finishRaw).
+// client.NeverResend's counts, see finishNeverResend).
 func (r *LoadRun) Finish() error {
-	if r.Raw != nil {
-		r.finishRaw()
+	if r.NeverResend != nil {
+		r.finishNeverResend()
 		return nil
 	}
 	// hey stops starting requests once -z runs out and waits for those in
@@ -281,11 +276,11 @@ func (r *LoadRun) Finish() error {
 	return nil
 }
 
-// finishRaw waits for RawLoad's clients to stop (at the end of the run,
-// RawTimeout later at most) and sorts their counts as hey's report is:
+// finishNeverResend waits for client.NeverResend's clients to stop (at the end of the run,
+// client.NeverResendTimeout later at most) and sorts their counts as hey's report is:
 // each failure by ClassifyText, and the cut ones by what the client saw.
-func (r *LoadRun) finishRaw() {
-	counts := r.Raw.Wait()
+func (r *LoadRun) finishNeverResend() {
+	counts := r.NeverResend.Wait()
 	res := &r.Result
 	res.Statuses, res.CutBy, res.OtherTexts = make(map[int]int), make(map[string]int), make(map[string]int)
 	for answer, n := range counts.Answers {
@@ -320,10 +315,10 @@ func (r *LoadRun) requireTimeLeft(what string, when time.Time) error {
 }
 
 // RunLoad starts the program with GET / taking cfg.Delay, runs hey (or
-// RawLoad's clients) for cfg.Duration, sends SIGTERM in the middle (with
+// client.NeverResend's clients) for cfg.Duration, sends SIGTERM in the middle (with
 // hey, when the first round of requests after half of the run is all in
 // the handler), and returns what the clients saw and how the server ended.
-func RunLoad(d *proc.Driver, cfg LoadConfig) (LoadResult, error) {
+func RunLoad(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
@@ -340,7 +335,7 @@ func RunLoad(d *proc.Driver, cfg LoadConfig) (LoadResult, error) {
 // load, the program gets SIGTERM in the middle of the run (as in RunLoad);
 // once it has exited, a new one starts on the same port, and hey goes on.
 // Until the new one listens, nothing does.
-func RunRestart(d *proc.Driver, cfg LoadConfig) (LoadResult, error) {
+func RunRestart(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
@@ -351,7 +346,7 @@ func RunRestart(d *proc.Driver, cfg LoadConfig) (LoadResult, error) {
 	}
 	r.WaitExit()
 
-	next, err := LaunchReady(d, cfg)
+	next, err := StartServerListening(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -379,7 +374,7 @@ func RunRestart(d *proc.Driver, cfg LoadConfig) (LoadResult, error) {
 // UpgradeInPlace). It starts v2 as its child on the same socket and, once
 // v2 serves, finishes its requests and exits; hey goes on. Then v2 gets
 // SIGTERM, as 02 does in RunRestart. pidFile is the program's -pidfile.
-func RunUpgrade(d *proc.Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, error) {
+func RunUpgrade(d *proc.Guard, cfg LoadConfig, v2, pidFile string) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg, "-pidfile", pidFile)
 	if err != nil {
 		return LoadResult{}, err
@@ -405,7 +400,7 @@ func RunUpgrade(d *proc.Driver, cfg LoadConfig, v2, pidFile string) (LoadResult,
 		return LoadResult{}, err
 	}
 	r.Signalled = u.Signalled
-	r.Result.Signal, r.Result.SignalAt = proc.SignalName(syscall.SIGHUP), u.Signalled.Sub(r.Began)
+	r.Result.Signal, r.Result.SignalAt = unix.SignalName(syscall.SIGHUP), u.Signalled.Sub(r.Began)
 	r.Result.NewServer = fmt.Sprintf("%s, PID %d", u.New.Version, u.New.PID)
 	r.Result.NewVersion, r.Result.NewPID, r.Result.PIDFilePID = u.New.Version, u.New.PID, u.PIDFile
 	r.Result.NewAfter = u.New.At.Sub(u.Signalled)

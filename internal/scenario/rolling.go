@@ -168,7 +168,7 @@ func probeOutcome(resp client.Response) string {
 
 // RollingConfig is one rolling restart under load: the program's
 // instances behind HAProxy, hey and clients that never resend a request
-// (RawLoad, keep-alive) through HAProxy.
+// (client.NeverResend, keep-alive) through HAProxy.
 type RollingConfig struct {
 	Program     string        // as the tables show it: "05-load-balancer"
 	Binary      string        // the program to run
@@ -192,7 +192,7 @@ type RollingResult struct {
 	Requests    int                  `json:"requests"` // hey's
 	Statuses    map[int]int          `json:"statuses"`
 	Errors      map[client.Class]int `json:"errors"`
-	Raw         RawResult            `json:"never_resend"`
+	NeverResend NeverResendResult    `json:"never_resend"`
 	Logged      int                  `json:"logged"`           // requests in HAProxy's log
 	Retried     int                  `json:"retried"`          // show stat: the backend's wretr
 	RetriedLog  int                  `json:"retried_requests"` // requests the log shows retried
@@ -202,18 +202,18 @@ type RollingResult struct {
 	Restarts    []Restart            `json:"restarts"`
 }
 
-// RawResult is what the clients that never resend got: the answers by
+// NeverResendResult is what the clients that never resend got: the answers by
 // status, the failures by what the client saw (FailureText).
-type RawResult struct {
+type NeverResendResult struct {
 	Requests int            `json:"requests"`
 	Statuses map[int]int    `json:"statuses"`
 	Failures map[string]int `json:"failures"`
 	Examples []string       `json:"examples,omitempty"`
 }
 
-// NewRawResult sums a RawLoad's counts by status.
-func NewRawResult(c client.RawCounts) RawResult {
-	r := RawResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
+// NewNeverResendResult sums a NeverResend's counts by status.
+func NewNeverResendResult(c client.Counts) NeverResendResult {
+	r := NeverResendResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
 	for a, n := range c.Answers {
 		r.Statuses[a.Status] += n
 	}
@@ -221,14 +221,14 @@ func NewRawResult(c client.RawCounts) RawResult {
 }
 
 // Failed counts the requests that did not get a 200.
-func (r RawResult) Failed() int {
+func (r NeverResendResult) Failed() int {
 	return r.Requests - r.Statuses[200]
 }
 
 // Rejected counts the 503s, hey's, the other clients' and the probes':
 // HAProxy's answer when no server took the request.
 func (r RollingResult) Rejected() int {
-	return r.Statuses[503] + r.Raw.Statuses[503] + r.Probes()["503"]
+	return r.Statuses[503] + r.NeverResend.Statuses[503] + r.Probes()["503"]
 }
 
 // Probes sums the outcomes of every restart's probes (Restart.Probes).
@@ -302,10 +302,10 @@ func RunRolling(start proc.Starter, cfg RollingConfig) (RollingResult, error) {
 		}
 		s := &proc.Server{Process: p, Addr: addr}
 		if err := s.WaitReady(cfg.Limit); err != nil {
-			if last := proc.LastLine(p); strings.Contains(last, "address already in use") {
+			if last := p.LastLine(); strings.Contains(last, "address already in use") {
 				return nil, fmt.Errorf("%s on %s: %w: %s", cfg.Program, addr, proc.ErrPortBusy, last)
 			}
-			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, proc.LastLine(p))
+			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, p.LastLine())
 		}
 		if err := s.OwnsPort(); err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", cfg.Program, addr, err)
@@ -334,7 +334,7 @@ func RunRolling(start proc.Starter, cfg RollingConfig) (RollingResult, error) {
 	if err != nil {
 		return res, err
 	}
-	raw := client.StartRawLoad(client.RawOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
+	raw := client.StartNeverResend(client.NeverResendOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
 	defer raw.Stop()
 	// Evidence that the load reaches every instance, before and after.
 	serving := func(servers []*proc.Server) error {
@@ -362,7 +362,7 @@ func RunRolling(start proc.Starter, cfg RollingConfig) (RollingResult, error) {
 	if _, err := hey.WaitExit(client.HeyTimeout + cfg.Limit); err != nil {
 		return res, err
 	}
-	res.Raw = NewRawResult(raw.Stop())
+	res.NeverResend = NewNeverResendResult(raw.Stop())
 	report := client.ParseHey(hey.Out.String())
 	res.Statuses, res.Errors = report.Statuses, report.Errors
 	for _, n := range report.Statuses {
@@ -450,24 +450,24 @@ func WriteRollingTable(w io.Writer, results []RollingResult) {
 	for _, class := range client.Classes {
 		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
 	}
-	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.Raw.Requests) })
+	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Requests) })
 	codes = codes[:0]
 	var failures []string
 	for _, r := range results {
-		for code := range r.Raw.Statuses {
+		for code := range r.NeverResend.Statuses {
 			codes = append(codes, code)
 		}
-		for failure := range r.Raw.Failures {
+		for failure := range r.NeverResend.Failures {
 			failures = append(failures, failure)
 		}
 	}
 	slices.Sort(codes)
 	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Raw.Statuses[code]) })
+		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Statuses[code]) })
 	}
 	slices.Sort(failures)
 	for _, failure := range slices.Compact(failures) {
-		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.Raw.Failures[failure]) })
+		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Failures[failure]) })
 	}
 	row("probes (one-shot)", func(r RollingResult) string {
 		sent := 0
@@ -504,8 +504,8 @@ func RollingMismatches(results []RollingResult) []string {
 			if n := r.Failed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d of hey's requests failed, want none", r.Name(), n))
 			}
-			if n := r.Raw.Failed(); n > 0 {
-				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.Raw.Failures))
+			if n := r.NeverResend.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.NeverResend.Failures))
 			}
 			if n := r.ProbesFailed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d probes failed (%v), want none", r.Name(), n, r.Probes()))

@@ -67,14 +67,14 @@ port, build failure, a server that never started or never stopped);
 // bench is one benchmark: where the builds are, and the notes on runs
 // whose server did not exit 0, printed under the table.
 type bench struct {
-	d     *proc.Driver
+	d     *proc.Guard
 	dir   string
 	port  int
 	notes []string
 }
 
 func main() {
-	d := proc.NewDriver("bench.sh")
+	d := proc.NewGuard("bench.sh")
 	runs, err := parse(os.Args[1:])
 	if err != nil {
 		d.Fail(err)
@@ -180,12 +180,12 @@ func (b *bench) idle(name string) time.Duration {
 	if err := proc.RequireFreePort(b.addr()); err != nil {
 		b.d.Fail(err)
 	}
-	s, err := b.d.Launch(filepath.Join(b.dir, name), b.addr(), "-delay", loadDelay)
+	s, err := b.d.StartServer(filepath.Join(b.dir, name), b.addr(), "-delay", loadDelay)
 	if err != nil {
 		b.d.Fail(err)
 	}
-	if err := proc.WaitListeningQuietly(b.port, 10*time.Second, s.Exited); err != nil {
-		b.d.Failf("%s: %v: %s", name, err, proc.LastLine(s.Process))
+	if err := proc.WaitListening(b.addr(), 10*time.Second, s.Exited); err != nil {
+		b.d.Failf("%s: %v: %s", name, err, s.Process.LastLine())
 	}
 	signalled := time.Now()
 	if err := s.Signal(syscall.SIGTERM); err != nil {
@@ -205,12 +205,12 @@ func (b *bench) idle(name string) time.Duration {
 func (b *bench) drain(name string) time.Duration {
 	cfg := b.config(name, drainClients)
 	cfg.Delay = drainDelay
-	s, err := scenario.LaunchReady(b.d, cfg)
+	s, err := scenario.StartServerListening(b.d, cfg)
 	if err != nil {
 		b.d.Fail(err)
 	}
 	n := strconv.Itoa(drainClients)
-	hey, err := client.StartHey(b.d, cfg.Hey, s.URL("/"), "-c", n, "-n", n)
+	hey, err := b.d.Start(client.HeyCommand(cfg.Hey, s.URL("/"), "-c", n, "-n", n))
 	if err != nil {
 		b.d.Fail(err)
 	}

@@ -140,7 +140,7 @@ type demo struct {
 	// drv ends, on every exit path, every server the demo started and the
 	// successor 04-zero-downtime starts itself, and removes the temporary
 	// folder; SIGINT or SIGTERM end the demo that way with 130 or 143.
-	drv *proc.Driver
+	drv *proc.Guard
 }
 
 // stepResult is one step's verdicts and timeline, as --json writes them.
@@ -158,7 +158,7 @@ type timelineRow struct {
 }
 
 func main() {
-	d := &demo{t: lesson.PostTimings, drv: proc.NewDriver(name)}
+	d := &demo{t: lesson.PostTimings, drv: proc.NewGuard(name)}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fast := fs.Bool("fast", false, "")
@@ -337,7 +337,7 @@ func (d *demo) run(dir string, args ...string) {
 
 // kill sends sig to pid with a real kill, as the class would.
 func (d *demo) kill(sig syscall.Signal, pid int) time.Time {
-	flag := "-" + strings.TrimPrefix(proc.SignalName(sig), "SIG")
+	flag := "-" + strings.TrimPrefix(unix.SignalName(sig), "SIG")
 	d.show(quote("kill", flag, strconv.Itoa(pid)))
 	at := time.Now()
 	if out, err := exec.Command("kill", flag, strconv.Itoa(pid)).CombinedOutput(); err != nil {
@@ -388,7 +388,7 @@ func (d *demo) launch(program string, flags ...string) *proc.Server {
 	}
 	args := append([]string{"-addr", d.addr}, flags...)
 	d.show(quote(append([]string{"GIN_MODE=release", "./" + program}, append(args, "&")...)...))
-	s, err := d.drv.Launch(filepath.Join(d.bin, program), d.addr, flags...)
+	s, err := d.drv.StartServer(filepath.Join(d.bin, program), d.addr, flags...)
 	if err != nil {
 		d.die("%v", err)
 	}
@@ -513,7 +513,7 @@ func (d *demo) beginStep(number int, title string, about, commands []string) {
 // runStep runs one of steps 1 to 3 from its data in lesson.Steps.
 func (d *demo) runStep(number int, step lesson.Step) {
 	flags := step.Flags(d.t)
-	sigFlag := "-" + strings.TrimPrefix(proc.SignalName(step.Signal), "SIG")
+	sigFlag := "-" + strings.TrimPrefix(unix.SignalName(step.Signal), "SIG")
 	commands := []string{
 		quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...),
 		fmt.Sprintf("%s &        # %d times, %s apart", d.curlLine(client.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
@@ -605,7 +605,7 @@ func (d *demo) runStep(number int, step lesson.Step) {
 		verdicts = append(verdicts, v)
 	}
 	d.report(step.Program, verdicts, report.Timeline{
-		Start: d.stepT0, Signal: signalled, SignalName: proc.SignalName(step.Signal),
+		Start: d.stepT0, Signal: signalled, SignalName: unix.SignalName(step.Signal),
 		Rows: rows, Legend: report.LegendSteps,
 	})
 }

@@ -66,7 +66,7 @@ func (d *demo) runRolling(number int) {
 
 	launch := func(addr string) (*proc.Server, error) {
 		d.show(quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
-		s, err := d.drv.Launch(filepath.Join(d.bin, program), addr, flags...)
+		s, err := d.drv.StartServer(filepath.Join(d.bin, program), addr, flags...)
 		if err != nil {
 			return nil, err
 		}

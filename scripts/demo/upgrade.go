@@ -15,6 +15,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"golang.org/x/sys/unix"
 )
 
 // curlClient is one of the load clients of steps 4 and 5: GET / again and again with a
@@ -326,7 +327,7 @@ func exitCode(state *os.ProcessState) int {
 
 func waitText(ws syscall.WaitStatus) string {
 	if ws.Signaled() {
-		return "killed by " + proc.SignalName(ws.Signal())
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
 }

@@ -23,7 +23,7 @@
 // It exits 1, naming the mismatch, when the numbers disagree with the
 // lesson, and 2 when it could not run at all. The run itself is
 // internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
-// the clients that never resend are client.RawLoad (see neverresend.go).
+// the clients that never resend are client.NeverResend (see neverresend.go).
 package main
 
 import (
@@ -116,7 +116,7 @@ type options struct {
 }
 
 func main() {
-	d := proc.NewDriver("load.sh")
+	d := proc.NewGuard("load.sh")
 	opts, err := parse(os.Args[1:])
 	if err != nil {
 		d.Fail(err)
@@ -290,7 +290,7 @@ func config(opts *options, dir, name string) scenario.LoadConfig {
 // build builds hey and the programs into dir. hey is built once rather
 // than run as `go tool hey`: that would re-check the build on every run,
 // and its process would be the go command's, not hey's.
-func build(d *proc.Driver, dir string, programs ...string) {
+func build(d *proc.Guard, dir string, programs ...string) {
 	if err := proc.BuildHey(dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
@@ -305,7 +305,7 @@ func build(d *proc.Driver, dir string, programs ...string) {
 
 // runShutdown is the normal mode: each program under load, SIGTERM
 // mid-run.
-func runShutdown(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
+func runShutdown(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	build(d, dir, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
@@ -331,7 +331,7 @@ func runShutdown(d *proc.Driver, opts *options, dir string) scenario.LoadReport 
 }
 
 // runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
-func runUpgrade(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
+func runUpgrade(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
@@ -369,7 +369,7 @@ func runUpgrade(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
 // build04 builds 04-zero-downtime into dir as v1 and v2
 // (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
 // upgrade moves v2 over it.
-func build04(d *proc.Driver, dir string) {
+func build04(d *proc.Guard, dir string) {
 	const zd = "04-zero-downtime"
 	for _, version := range []string{"v1", "v2"} {
 		if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
@@ -380,7 +380,7 @@ func build04(d *proc.Driver, dir string) {
 
 // install04 puts v1 at 04-zero-downtime's path, where an earlier run may
 // have left v2.
-func install04(d *proc.Driver, dir string) {
+func install04(d *proc.Guard, dir string) {
 	const zd = "04-zero-downtime"
 	if err := proc.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
 		d.Fail(err)

@@ -5,37 +5,38 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/graceful-shutdown-lab/lab/internal/client"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
-// The runs with clients that never resend a request (client.RawLoad): a fast
+// The runs with clients that never resend a request (client.NeverResend): a fast
 // handler, so that requests keep arriving at the signal.
 const fastDelay = "1ms"
 
-// neverResend is config for RawLoad's clients of the given kind, GET /
+// neverResend is config for client.NeverResend's clients of the given kind, GET /
 // answering in fastDelay.
-func neverResend(opts *options, dir, name, kind string) scenario.LoadConfig {
+func neverResend(opts *options, dir, name string, kind client.Connections) scenario.LoadConfig {
 	cfg := config(opts, dir, name)
-	cfg.Delay, cfg.Raw = fastDelay, kind
+	cfg.Delay, cfg.NeverResend = fastDelay, kind
 	return cfg
 }
 
 // runNeverResendUpgrade is the second half of --upgrade: the restart of
 // 02 against 04's hand-over again, with keep-alive clients that never
 // resend. It prints its table and returns its results and mismatches.
-func runNeverResendUpgrade(d *proc.Driver, opts *options, dir string) ([]scenario.LoadResult, []string) {
+func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario.LoadResult, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	fmt.Fprintf(out, "\nGET / answers in %s; %d keep-alive clients that never resend, -z %s; a new version in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
-	restart, err := scenario.RunRestart(d, neverResend(opts, dir, "02-graceful", scenario.RawKeepAlive))
+	restart, err := scenario.RunRestart(d, neverResend(opts, dir, "02-graceful", client.KeepAlive))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	install04(d, dir)
-	upgrade, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, scenario.RawKeepAlive), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	upgrade, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.KeepAlive), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
@@ -48,7 +49,7 @@ func runNeverResendUpgrade(d *proc.Driver, opts *options, dir string) ([]scenari
 // runArrival is the --arrival mode: clients that never resend, each
 // request on a fresh connection, keep arriving while 02, 03 and 04 stop
 // (SIGTERM), then while 04 hands over (SIGHUP).
-func runArrival(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
+func runArrival(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful", "03-workers")
@@ -60,7 +61,7 @@ func runArrival(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
 		if name == zd {
 			install04(d, dir)
 		}
-		r, err := scenario.RunLoad(d, neverResend(opts, dir, name, scenario.RawFresh))
+		r, err := scenario.RunLoad(d, neverResend(opts, dir, name, client.Fresh))
 		if err != nil {
 			d.Fail(err)
 		}
@@ -68,7 +69,7 @@ func runArrival(d *proc.Driver, opts *options, dir string) scenario.LoadReport {
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	install04(d, dir)
-	r, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, scenario.RawFresh), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	r, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.Fresh), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}

@@ -31,10 +31,10 @@ var rollingRuns = []struct {
 // runRolling is the --rolling mode: three instances behind HAProxy on
 // PORT (the instances on the three ports after it), restarted one by one
 // under load from hey and from as many keep-alive clients that never
-// resend (client.RawLoad); it prints the table and the verdict
+// resend (client.NeverResend); it prints the table and the verdict
 // (scenario.RollingMismatches, TestRollingRestart's too), writes --json, and
 // exits.
-func runRolling(d *proc.Driver, opts *options, dir string) {
+func runRolling(d *proc.Guard, opts *options, dir string) {
 	out := d.Stdout()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		d.Fail(errors.New(haproxy.HAProxyMissing))
