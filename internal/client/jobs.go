@@ -12,11 +12,11 @@ type JobStatus struct {
 
 // Outcome words a job's state as the durable step's verdict does.
 func (j JobStatus) Outcome() string {
-	return fmt.Sprintf("%s, %d attempt%s, %d effect%s", j.State, j.Attempts, Plural(j.Attempts), j.Effects, Plural(j.Effects))
+	return fmt.Sprintf("%s, %d attempt%s, %d effect%s", j.State, j.Attempts, plural(j.Attempts), j.Effects, plural(j.Effects))
 }
 
-// Plural is the "s" of a count's noun: 1 attempt, 2 attempts.
-func Plural(n int) string {
+// plural is the "s" of a count's noun: 1 attempt, 2 attempts.
+func plural(n int) string {
 	if n == 1 {
 		return ""
 	}

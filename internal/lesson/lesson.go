@@ -2,7 +2,6 @@ package lesson
 
 import (
 	"fmt"
-	"syscall"
 	"time"
 )
 
@@ -42,31 +41,6 @@ type Evidence struct {
 	N    int
 }
 
-// Step is one step of the lesson as data: the program and its flags, what
-// is sent and when, the evidence to wait for, the signal, and the outcome
-// the lesson expects. The demo runs it; its verdicts and the tests read
-// Expect.
-type Step struct {
-	Program string
-	Title   string
-	Signal  syscall.Signal
-	// Intro says what will happen; it is printed before the commands.
-	Intro func(Timings) []string
-	Flags func(Timings) []string // after -addr
-	Gets  int                    // GET / requests sent in the background, Stagger apart
-	Jobs  int                    // POST /jobs sent next, in the foreground
-	// Before is what the log must show before the signal goes out; After,
-	// what it must show (besides a closed port) before the late request.
-	Before []Evidence
-	After  []Evidence
-	// Late is the request sent once the listener is closed.
-	Late Request
-	// Expect lists the verdict rows in order, with what the lesson expects
-	// (Got empty). A job's Want is its fate; the row says "job ID FATE",
-	// ID as the server gave it.
-	Expect []Verdict
-}
-
 // Request is one request of a step.
 type Request struct {
 	Label  string
@@ -88,101 +62,6 @@ func expectGets(n int, want string) []Verdict {
 		rows = append(rows, Verdict{Label: fmt.Sprintf("req%d", i), Want: want})
 	}
 	return rows
-}
-
-// Steps are the demo's first three steps; the upgrade (step 4) is
-// UpgradeStep, which runs under load, and step 6 is StreamingStep.
-var Steps = []Step{
-	{
-		Program: "01-basic",
-		Title:   "01-basic, no signal handling, stopped with SIGINT (Ctrl+C)",
-		Signal:  syscall.SIGINT,
-		Intro: func(t Timings) []string {
-			return []string{
-				fmt.Sprintf("Three GET / requests (each takes %s) start %s apart. Once the log shows", t.Delay, t.Stagger),
-				"all three inside the handler, the server gets SIGINT, what Ctrl+C sends.",
-				"01-basic does not catch it: the process dies on the spot and every request",
-				"in flight gets an empty reply. A 4th request, after the signal, is refused.",
-			}
-		},
-		Flags:  func(t Timings) []string { return []string{"-delay", t.Delay.String()} },
-		Gets:   3,
-		Before: []Evidence{{"GET / started", 3}},
-		Late:   Request{"late", "GET", "/"},
-		Expect: append(expectGets(3, EmptyReply),
-			Verdict{Label: "late", Want: Refusal}, Verdict{Label: "server", Want: "killed by SIGINT"}),
-	},
-	{
-		Program: "02-graceful",
-		Title:   "02-graceful, stopped with SIGTERM (kill, docker stop, Kubernetes)",
-		Signal:  syscall.SIGTERM,
-		Intro: func(t Timings) []string {
-			return []string{
-				"Same three requests. This time the server gets SIGTERM, what `kill PID`,",
-				"`docker stop` and Kubernetes send. 02-graceful catches it: it closes the",
-				"listener at once (a 4th request is refused) and gives the three requests",
-				fmt.Sprintf("up to -timeout %s to finish. Each gets its answer; the process exits 0.", t.Timeout),
-			}
-		},
-		Flags:  func(t Timings) []string { return []string{"-delay", t.Delay.String(), "-timeout", t.Timeout.String()} },
-		Gets:   3,
-		Before: []Evidence{{"GET / started", 3}},
-		After:  []Evidence{{"Shutdown Server", 1}},
-		Late:   Request{"late", "GET", "/"},
-		Expect: append(expectGets(3, Answered),
-			Verdict{Label: "late", Want: Refusal}, Verdict{Label: "server", Want: ExitedClean}),
-	},
-	{
-		Program: "03-workers",
-		Title:   "03-workers, requests and background jobs, stopped with SIGINT",
-		Signal:  syscall.SIGINT,
-		Intro: func(t Timings) []string {
-			return []string{
-				"Two GET / requests, then four POST /jobs: each job is accepted with a 202",
-				fmt.Sprintf("at once, and 2 workers run them (%s each), so two run and two wait.", t.Work),
-				"Then SIGINT (Ctrl+C). 03-workers stops accepting (a late POST /jobs is",
-				"refused), lets the requests finish, then lets the workers finish every",
-				"accepted job: each job ends with 'job N done', and the process exits 0.",
-			}
-		},
-		Flags: func(t Timings) []string {
-			return []string{"-delay", t.Delay.String(), "-timeout", t.Timeout.String(),
-				"-workers", "2", "-work", t.Work.String(), "-queue", "10"}
-		},
-		Gets:   2,
-		Jobs:   4,
-		Before: []Evidence{{"GET / started", 2}, {" queued", 4}},
-		After:  []Evidence{{"Shutdown Server", 1}},
-		Late:   Request{"late-job", "POST", "/jobs"},
-		Expect: append(expectGets(2, Answered),
-			Verdict{Label: "job1", Want: "done"}, Verdict{Label: "job2", Want: "done"},
-			Verdict{Label: "job3", Want: "done"}, Verdict{Label: "job4", Want: "done"},
-			Verdict{Label: "late-job", Want: Refusal}, Verdict{Label: "server", Want: ExitedClean}),
-	},
-}
-
-// UpgradeStep is step 4: 04-zero-downtime upgraded from v1 to v2 with
-// SIGHUP while Clients clients send GET / back to back.
-var UpgradeStep = struct {
-	Program string
-	Clients int
-	// Answers is how many answers each client must have from a version
-	// before the next move: from v1 before the upgrade, from v2 before the
-	// load stops.
-	Answers int
-	Expect  []Verdict
-}{
-	Program: "04-zero-downtime",
-	Clients: 4,
-	Answers: 2,
-	Expect: []Verdict{
-		{Label: "requests", Want: "0 failed, all answered 200"},
-		{Label: "v1", Want: "answers from v1, the old PID"},
-		{Label: "v2", Want: "answers from v2, the new PID"},
-		{Label: "clients", Want: "each saw v1, then v2"},
-		{Label: "old", Want: ExitedClean},
-		{Label: "new", Want: "exited on SIGTERM (Server exiting)"},
-	},
 }
 
 // Verdict is one row of a step's verdict: what happened to a request, a

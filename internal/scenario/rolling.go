@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
@@ -425,68 +425,46 @@ func (r RollingResult) Name() string {
 	return fmt.Sprintf("%s, retries %d", r.Program, r.Retries)
 }
 
-// WriteRollingTable writes the results side by side, one column each.
-func WriteRollingTable(w io.Writer, results []RollingResult) {
-	const labelWidth, columnWidth = 24, 29
-	row := func(label string, value func(RollingResult) string) {
-		fmt.Fprintf(w, "%-*s", labelWidth, label)
-		for _, r := range results {
-			fmt.Fprintf(w, " %*s", columnWidth, value(r))
-		}
-		fmt.Fprintln(w)
-	}
-	row("", RollingResult.Name)
-	row("requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) })
-	var codes []int
+// RollingTable is load.sh --rolling's table of the results, one column
+// each.
+func RollingTable(results []RollingResult) report.Table {
+	t := report.Table{LabelWidth: 24, ColumnWidth: 29}
 	for _, r := range results {
-		for code := range r.Statuses {
-			codes = append(codes, code)
-		}
+		t.Columns = append(t.Columns, r.Name())
 	}
-	slices.Sort(codes)
-	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Statuses[code]) })
-	}
-	for _, class := range client.Classes {
-		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
-	}
-	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Requests) })
-	codes = codes[:0]
+	t.Rows = append(t.Rows, row(results, "requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) }))
+	t.Rows = append(t.Rows, statusRows(results, "status", func(r RollingResult) map[int]int { return r.Statuses })...)
+	t.Rows = append(t.Rows, classRows(results, func(r RollingResult, c client.Class) int { return r.Errors[c] })...)
+	t.Rows = append(t.Rows, row(results, "requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Requests) }))
+	t.Rows = append(t.Rows, statusRows(results, "  status", func(r RollingResult) map[int]int { return r.NeverResend.Statuses })...)
 	var failures []string
 	for _, r := range results {
-		for code := range r.NeverResend.Statuses {
-			codes = append(codes, code)
-		}
-		for failure := range r.NeverResend.Failures {
-			failures = append(failures, failure)
-		}
-	}
-	slices.Sort(codes)
-	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Statuses[code]) })
+		failures = append(failures, slices.Collect(maps.Keys(r.NeverResend.Failures))...)
 	}
 	slices.Sort(failures)
 	for _, failure := range slices.Compact(failures) {
-		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Failures[failure]) })
+		t.Rows = append(t.Rows, row(results, "  "+failure, func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Failures[failure]) }))
 	}
-	row("probes (one-shot)", func(r RollingResult) string {
-		sent := 0
-		for _, n := range r.Probes() {
-			sent += n
-		}
-		return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
-	})
-	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
-	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
-	row("slowest", func(r RollingResult) string { return report.Seconds(r.Slowest) + " s" })
-	row("DOWN before it stopped", func(r RollingResult) string {
-		return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
-	})
+	t.Rows = append(t.Rows,
+		row(results, "probes (one-shot)", func(r RollingResult) string {
+			sent := 0
+			for _, n := range r.Probes() {
+				sent += n
+			}
+			return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
+		}),
+		row(results, "HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) }),
+		row(results, "stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) }),
+		row(results, "slowest", func(r RollingResult) string { return report.Seconds(r.Slowest) + " s" }),
+		row(results, "DOWN before it stopped", func(r RollingResult) string {
+			return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
+		}))
+	return t
 }
 
-// RollingMismatches is the rolling restart's verdict, the one TestRollingRestart
-// and load.sh --rolling state: where the results contradict the lesson.
-// Every instance exits 0. 05 fails no request, hey's nor the other
+// RollingMismatches is load.sh --rolling's verdict: where the results
+// contradict the lesson (lesson.Promises). Every instance exits 0. A
+// program that leaves the balancer first (05) fails no request, hey's nor the other
 // clients' nor the probes', needs no retry (show stat, the log's retried
 // and stalled requests), and every instance is DOWN in HAProxy before it stops
 // accepting; 02 needs HAProxy's retries (show stat) and its requests stall
@@ -500,7 +478,7 @@ func RollingMismatches(results []RollingResult) []string {
 			}
 		}
 		switch {
-		case r.Program == "05-load-balancer":
+		case lesson.Promises[r.Program].LeavesBalancerFirst:
 			if n := r.Failed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d of hey's requests failed, want none", r.Name(), n))
 			}

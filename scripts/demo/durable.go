@@ -16,19 +16,11 @@ import (
 // runDurable is the step for lesson 07: post jobs, a real kill -9 while two
 // of them run, start the server again on the same -db, and ask it about
 // every job.
-func (d *demo) runDurable(number int) {
-	step := lesson.DurableStep
-	flags := lesson.DurableFlags(d.t)
+func (d *demo) runDurable(step lesson.Step) {
+	flags := step.Flags(d.t)
 	work := lesson.DurableWork(d.t)
 	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
-	d.beginStep(number, step.Program+", kill -9 mid-job, started again", []string{
-		fmt.Sprintf("Four POST /jobs, each committed to jobs.db (SQLite) before its 202; %d", step.Workers),
-		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, lesson.DurableLease(d.t)),
-		"Then kill -9: no program can catch it, 03-workers would lose all four.",
-		"Started again on the same jobs.db, 07 takes the two queued jobs at once,",
-		"rescues the two that were running once their lease runs out, runs them a",
-		"second time, and applies each job's effect once.",
-	}, []string{
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), []string{
 		launchLine,
 		fmt.Sprintf("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs),
 		fmt.Sprintf("kill -KILL <server pid>    # once %d x 'started (attempt 1)' are logged", step.Workers),
@@ -43,7 +35,9 @@ func (d *demo) runDurable(number int) {
 	for i := 1; i <= step.Jobs; i++ {
 		posts = append(posts, d.sendNow(fmt.Sprintf("job%d", i), "POST", "/jobs"))
 	}
-	d.waitLog(first, lesson.Evidence{Text: "started (attempt 1)", N: step.Workers})
+	for _, e := range step.Before {
+		d.waitLog(first, e)
+	}
 	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lesson.Timings
 	d.note("the log shows %d jobs running, the others queued: kill -9 now", step.Workers)
 	killed := d.kill(syscall.SIGKILL, first.PID())

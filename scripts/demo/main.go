@@ -1,23 +1,11 @@
 // The classroom demo, run by scripts/demo.sh: the graceful-shutdown lesson,
-// live, one step per program, numbered as its lesson.
-//
-//  1. 01-basic         gets SIGINT  (Ctrl+C) with requests in flight: they fail.
-//  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish.
-//  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
-//  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
-//     it hands its socket to v2, and not one request fails.
-//  5. 05-load-balancer's three instances behind HAProxy, restarted one by
-//     one under load: HAProxy takes each out before it stops accepting.
-//  6. 06-streaming     gets SIGTERM with an SSE stream, a WebSocket and a
-//     request open: the stream and the socket end at once, the request
-//     finishes, and the process exits 0 without waiting out its budget.
-//  7. 07-durable-jobs  gets kill -9 mid-job and is started again: every job
-//     is done, each with its effect once.
+// live, one step per program, numbered as its lesson. The steps are
+// internal/lesson's Steps, data: each has a Shape, and runners below has
+// one runner per shape. demo.sh --help lists them, from the same data.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
-// lesson expects, from internal/lab's lesson data) and a timeline. The steps
-// are one table, steps below: a new lesson's step is one entry there.
+// lesson expects, from the step's Expect) and a timeline.
 package main
 
 import (
@@ -38,7 +26,6 @@ import (
 	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/client"
-	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 	"github.com/graceful-shutdown-lab/lab/internal/report"
@@ -47,26 +34,15 @@ import (
 
 const name = "demo.sh"
 
-// usage is --help's text; %s is the list of steps.
-const usage = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
+// usage is --help's text: usageHead, the steps (stepList), usageTail; %s
+// in usageTail is the list of step numbers.
+const usageHead = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
 
 Runs the graceful-shutdown lesson live, one step per example server, each
 step numbered as its lesson:
-  1. 01-basic         gets SIGINT (Ctrl+C) while requests are in flight: they fail
-  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish
-  3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
-  4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
-                      keep sending requests: it hands its socket over, none fails
-  5. 05-load-balancer runs as 3 instances behind HAProxy, restarted one by one
-                      while 4 clients send requests through it: none fails
-                      (needs haproxy: without it the whole demo leaves this
-                      step out and says so; uses PORT and the 3 ports after it)
-  6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
-                      and a request open: the stream and the socket end at
-                      once, the request finishes, and it exits 0 right after
-  7. 07-durable-jobs  gets kill -9 while jobs run, and is started again on
-                      the same SQLite file: every job done, its effect once
-Each step prints the commands it runs, then a verdict table and a timeline.
+`
+
+const usageTail = `Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
   --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
@@ -89,36 +65,41 @@ port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
 `
 
-// step is one step of the demo: its number (its lesson's), its program,
-// the packages built before the steps run, and how it runs.
-type step struct {
-	number  int
-	program string
-	builds  []string
-	run     func(d *demo, number int)
+// stepList is the steps' entries in --help: number, program, summary.
+func stepList() string {
+	var b strings.Builder
+	for _, s := range lesson.Steps {
+		for i, line := range s.Summary {
+			if i == 0 {
+				fmt.Fprintf(&b, "  %d. %-16s %s\n", s.Number, s.Program, line)
+			} else {
+				fmt.Fprintf(&b, "  %19s %s\n", "", line)
+			}
+		}
+	}
+	return b.String()
 }
 
-// steps are the demo's steps, in order, one entry each.
-var steps = []step{
-	lessonStep(1, lesson.Steps[0]),
-	lessonStep(2, lesson.Steps[1]),
-	lessonStep(3, lesson.Steps[2]),
-	{4, lesson.UpgradeStep.Program, nil, (*demo).runUpgrade}, // builds v1 and v2 itself
-	{5, lesson.RollingStep.Program, nil, (*demo).runRolling}, // builds it as a person would
-	{6, lesson.StreamingStep.Program, []string{lesson.StreamingStep.Program, lesson.WebSocketClient}, (*demo).runStreaming},
-	{7, lesson.DurableStep.Program, []string{lesson.DurableStep.Program}, (*demo).runDurable},
+// runners run the steps, one per shape: a new lesson's step is an entry
+// in lesson.Steps, and a runner here only when its shape is new.
+var runners = map[lesson.Shape]func(d *demo, s lesson.Step){
+	lesson.InFlight:        (*demo).runInFlight,
+	lesson.HandOver:        (*demo).runUpgrade,
+	lesson.RollingRestart:  (*demo).runRolling,
+	lesson.OpenConnections: (*demo).runStreaming,
+	lesson.KillAndRestart:  (*demo).runDurable,
 }
 
-// lessonStep is a step that runs from its data in lesson.Steps.
-func lessonStep(number int, s lesson.Step) step {
-	return step{number, s.Program, []string{s.Program}, func(d *demo, n int) { d.runStep(n, s) }}
+// missing is the one-line message for a command a step needs.
+func missing(command string) string {
+	return command + " is not installed: apt-get install " + command
 }
 
 // stepNumbers lists the steps for a person: "1, 2, 3, 4, 5, 6 or 7".
 func stepNumbers() string {
 	var numbers []string
-	for _, s := range steps {
-		numbers = append(numbers, strconv.Itoa(s.number))
+	for _, s := range lesson.Steps {
+		numbers = append(numbers, strconv.Itoa(s.Number))
 	}
 	last := len(numbers) - 1
 	return strings.Join(numbers[:last], ", ") + " or " + numbers[last]
@@ -171,20 +152,20 @@ func main() {
 		fail("%v (try --help)", err)
 	}
 	if *help {
-		fmt.Printf(usage, stepNumbers())
+		fmt.Print(usageHead + stepList() + fmt.Sprintf(usageTail, stepNumbers()))
 		return
 	}
 	if fs.NArg() > 0 {
 		fail("unknown argument '%s' (try --help)", fs.Arg(0))
 	}
-	selected := steps
+	selected := lesson.Steps
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "step" {
-			i := slices.IndexFunc(steps, func(s step) bool { return s.number == *only })
+			i := slices.IndexFunc(lesson.Steps, func(s lesson.Step) bool { return s.Number == *only })
 			if i < 0 {
 				fail("--step must be %s (a step is its lesson's number), got %d", stepNumbers(), *only)
 			}
-			selected = steps[i : i+1]
+			selected = lesson.Steps[i : i+1]
 		}
 	})
 
@@ -196,15 +177,24 @@ func main() {
 		d.c = report.TerminalColours
 	}
 	d.check()
-	// Step 5 needs HAProxy. Asked for alone, it cannot run without it; the
-	// whole demo leaves it out, says so now and again at the end.
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		needsHAProxy := func(s step) bool { return s.program == lesson.RollingStep.Program }
-		if len(selected) == 1 && needsHAProxy(selected[0]) {
-			fail("%s", haproxy.HAProxyMissing)
+	// A step may need a command (step 5: haproxy). Asked for alone, it
+	// cannot run without it; the whole demo leaves it out, says so now and
+	// again at the end.
+	var leftOut []string
+	for _, s := range selected {
+		if _, err := exec.LookPath(s.Needs); s.Needs != "" && err != nil {
+			if len(selected) == 1 {
+				fail("%s", missing(s.Needs))
+			}
+			leftOut = append(leftOut, fmt.Sprintf("step %d left out: %s", s.Number, missing(s.Needs)))
 		}
-		selected = slices.DeleteFunc(slices.Clone(selected), needsHAProxy)
-		d.leftOut = "step 5 left out: " + haproxy.HAProxyMissing
+	}
+	if len(leftOut) > 0 {
+		selected = slices.DeleteFunc(slices.Clone(selected), func(s lesson.Step) bool {
+			_, err := exec.LookPath(s.Needs)
+			return s.Needs != "" && err != nil
+		})
+		d.leftOut = strings.Join(leftOut, "; ")
 		fmt.Println(d.leftOut)
 	}
 
@@ -212,9 +202,13 @@ func main() {
 	d.build(selected)
 	for i, s := range selected {
 		if i > 0 {
-			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.number, s.program))
+			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.Number, s.Program))
 		}
-		s.run(d, s.number)
+		run, ok := runners[s.Shape]
+		if !ok {
+			d.die("step %d: no runner for its shape %q", s.Number, s.Shape)
+		}
+		run(d, s)
 	}
 	d.finish(start, *jsonFile)
 }
@@ -356,7 +350,7 @@ func (d *demo) pidFile() string {
 }
 
 // build compiles the programs the steps need, as a person would.
-func (d *demo) build(selected []step) {
+func (d *demo) build(selected []lesson.Step) {
 	var err error
 	if d.work, err = d.drv.TempDir("graceful-demo."); err != nil {
 		d.die("%v", err)
@@ -364,12 +358,16 @@ func (d *demo) build(selected []step) {
 	d.bin = filepath.Join(d.work, "bin")
 	var pkgs []string
 	for _, s := range selected {
-		pkgs = append(pkgs, s.builds...)
+		pkgs = append(pkgs, s.Builds...)
 	}
 	if len(pkgs) == 0 {
 		return // the upgrade step builds its own two versions
 	}
-	d.banner(fmt.Sprintf("Build the program%s", client.Plural(len(pkgs))), []string{
+	plural := "s"
+	if len(pkgs) == 1 {
+		plural = ""
+	}
+	d.banner("Build the program"+plural, []string{
 		"We build binaries and run those, not `go run`: a signal sent to `go run`",
 		"reaches the go tool, which dies and leaves the real server running.",
 		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
@@ -510,8 +508,8 @@ func (d *demo) beginStep(number int, title string, about, commands []string) {
 	d.stepT0 = time.Time{}
 }
 
-// runStep runs one of steps 1 to 3 from its data in lesson.Steps.
-func (d *demo) runStep(number int, step lesson.Step) {
+// runInFlight runs a step of the InFlight shape (steps 1 to 3).
+func (d *demo) runInFlight(step lesson.Step) {
 	flags := step.Flags(d.t)
 	sigFlag := "-" + strings.TrimPrefix(unix.SignalName(step.Signal), "SIG")
 	commands := []string{
@@ -524,7 +522,7 @@ func (d *demo) runStep(number int, step lesson.Step) {
 	commands = append(commands,
 		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
 		fmt.Sprintf("%s          # once the port is closed", d.curlLine(client.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.beginStep(number, step.Title, step.Intro(d.t), commands)
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), commands)
 
 	s := d.launch(step.Program, flags...)
 	var requests []*request

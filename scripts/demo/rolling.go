@@ -22,8 +22,7 @@ import (
 // runRolling is step 5: 05-load-balancer's three instances behind HAProxy
 // on PORT (the instances on the three ports after it), restarted one by
 // one while clients send GET / through HAProxy.
-func (d *demo) runRolling(number int) {
-	step := lesson.RollingStep
+func (d *demo) runRolling(step lesson.Step) {
 	program := step.Program
 	_, portText, _ := net.SplitHostPort(d.addr)
 	port, _ := strconv.Atoi(portText)
@@ -35,8 +34,7 @@ func (d *demo) runRolling(number int) {
 		}
 		addrs = append(addrs, addr)
 	}
-	drain := lesson.RollingDrainDelay(d.t)
-	flags := []string{"-delay", d.t.UpDelay.String(), "-drain-delay", drain.String(), "-timeout", d.t.Timeout.String()}
+	flags := step.Flags(d.t)
 	get := d.curlLine(client.CurlHeaders, "GET", "/")
 	build := proc.BuildCommand(program, "./"+program, "")
 	lines := []string{quote(build...)}
@@ -49,15 +47,7 @@ func (d *demo) runRolling(number int) {
 		"kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;",
 		"                           # then app2, then app3 (HAProxy's state from its runtime API)",
 		"kill -TERM <each pid>      # once the load stopped; HAProxy too")
-	d.beginStep(number, program+", a rolling restart behind HAProxy", []string{
-		"In production several instances sit behind a load balancer, and a deploy",
-		"restarts them one by one. HAProxy learns that one is going only when its",
-		"health check fails: 02-graceful, which closes its listener at the signal,",
-		"refuses what HAProxy still sends it meanwhile. 05-load-balancer answers",
-		fmt.Sprintf("/readyz with 503 from the signal on and keeps serving for -drain-delay (%s):", drain),
-		"HAProxy takes it out (DOWN) before it stops accepting. Every request gets",
-		"a 200, and HAProxy never has to retry one.",
-	}, lines)
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
 
 	d.show(quote("cd", d.root))
 	build[len(build)-2] = filepath.Join(d.bin, program) // -o into the build folder

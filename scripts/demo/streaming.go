@@ -15,26 +15,13 @@ import (
 
 // runStreaming is step 6: 06-streaming stopped with SIGTERM while an SSE
 // stream, a WebSocket and a slow GET / are open.
-func (d *demo) runStreaming(number int) {
-	step := lesson.StreamingStep
+func (d *demo) runStreaming(step lesson.Step) {
 	program := step.Program
-	flags := []string{"-delay", d.t.Delay.String(), "-timeout", d.t.Timeout.String(), "-tick", step.Tick.String()}
+	flags := step.Flags(d.t)
 	maxTime := d.t.Timeout + 10*time.Second
 	streamArgs := client.CurlStreamArgs(maxTime, "http://"+d.addr+"/events")
 	socketArgs := client.WebSocketClientArgs(maxTime, "ws://"+d.addr+"/ws")
-	d.beginStep(number, program+", a stream, a WebSocket and a request open, stopped with SIGTERM", []string{
-		"Server-Sent Events and WebSockets keep a connection open as long as the page",
-		"is open. Shutdown waits for a stream as for any request, until its budget",
-		"runs out, and forgets a WebSocket, whose connection was hijacked. 06-streaming",
-		"registers a hook with srv.RegisterOnShutdown: at the signal the stream gets",
-		"a last `event: shutdown` and ends, the socket gets a close frame 1001 (going",
-		fmt.Sprintf("away), and the budget (%s) is left for the request in flight (GET / takes", d.t.Timeout),
-		fmt.Sprintf("%s): it gets its 200, and the process exits 0 as soon as it has.", d.t.Delay),
-		"The stream's client is curl -N. The WebSocket's is ./wsclient, built from",
-		"scripts/wsclient: curl cannot speak WebSocket and Debian has no client the",
-		"lab uses, so it is a few lines of Go on coder/websocket (the server's",
-		"library) that print each message and the close, as a browser reports them.",
-	}, commented([][2]string{
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), commented([][2]string{
 		{quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...), ""},
 		{quote(streamArgs...) + " &", "the stream"},
 		{quote(socketArgs...) + " &", "the socket, once curl printed an event"},

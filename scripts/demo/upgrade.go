@@ -100,10 +100,9 @@ func (l *curlLoad) finish() [][]*client.Curl {
 
 // runUpgrade is step 4: 04-zero-downtime upgraded from v1 to v2 with SIGHUP
 // under load.
-func (d *demo) runUpgrade(number int) {
-	step := lesson.UpgradeStep
-	program, pidfile := step.Program, filepath.Base(d.pidFile())
-	flags := []string{"-delay", d.t.UpDelay.String(), "-timeout", d.t.Timeout.String(), "-pidfile", pidfile}
+func (d *demo) runUpgrade(step lesson.Step) {
+	program, pidfile := step.Program, lesson.PIDFile
+	flags := step.Flags(d.t)
 	get := d.curlLine(client.CurlHeaders, "GET", "/")
 	commands := [][]string{
 		proc.BuildCommand(program, "./"+program, "v1"),
@@ -117,15 +116,7 @@ func (d *demo) runUpgrade(number int) {
 		"kill -HUP <v1 pid>",
 		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
 		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.beginStep(number, program+", upgraded from v1 to v2 under load with SIGHUP", []string{
-		"02-graceful finishes its requests, but until a new process listens, clients",
-		"are refused. 04-zero-downtime hands its listening socket to the new binary",
-		fmt.Sprintf("instead. v1 serves; %d clients send GET / (here it takes %s) back to", step.Clients, d.t.UpDelay),
-		"back. Mid-load, v2 is installed at v1's path and v1 gets SIGHUP: it starts",
-		"v2 as its child on the same socket and, once v2 is ready, finishes its own",
-		"requests and exits 0. Every request gets a 200, and each client sees the",
-		"X-Version header go from v1 to v2. Last, SIGTERM stops v2 as it did 02.",
-	}, lines)
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
 
 	d.show(quote("cd", d.root))
 	for _, c := range commands {

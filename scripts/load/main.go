@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
@@ -147,7 +148,7 @@ func main() {
 			d.Fail(err)
 		}
 	}
-	d.Exit(scenario.WriteVerdict(d.Stdout(), rep.Mismatches))
+	d.Exit(report.WriteVerdict(d.Stdout(), rep.Mismatches))
 }
 
 // parse reads the command line and the environment; nil options (and no
@@ -320,7 +321,7 @@ func runShutdown(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	}
 
 	fmt.Fprintln(out)
-	scenario.WriteLoadTable(out, results, scenario.ShutdownRows, 13, 13)
+	report.WriteTable(out, scenario.LoadTable(results, scenario.ShutdownRows, 13, 13))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused: connection refused, the listener was closed (the client may retry)")
 	fmt.Fprintln(out, "cut:     accepted, then dropped (EOF, connection reset, broken pipe)")
@@ -352,7 +353,7 @@ func runUpgrade(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 
 	fmt.Fprintln(out)
 	results := []scenario.LoadResult{restart, upgrade}
-	scenario.WriteLoadTable(out, results, scenario.UpgradeRows, 16, 16)
+	report.WriteTable(out, scenario.LoadTable(results, scenario.UpgradeRows, 16, 16))
 	mismatches := scenario.UpgradeMismatches(restart, upgrade)
 	neverResend, more := runNeverResendUpgrade(d, opts, dir)
 	results, mismatches = append(results, neverResend...), append(mismatches, more...)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/graceful-shutdown-lab/lab/internal/client"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
@@ -42,7 +43,7 @@ func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario
 	}
 	fmt.Fprintln(out)
 	results := []scenario.LoadResult{restart, upgrade}
-	scenario.WriteLoadTable(out, results, slices.Concat(scenario.CutByRows, scenario.UpgradeRows), 16, 16)
+	report.WriteTable(out, scenario.LoadTable(results, slices.Concat(scenario.CutByRows, scenario.UpgradeRows), 16, 16))
 	return results, scenario.NeverResendUpgradeMismatches(restart, upgrade)
 }
 
@@ -76,7 +77,7 @@ func runArrival(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	results = append(results, r)
 
 	fmt.Fprintln(out)
-	scenario.WriteLoadTable(out, results, scenario.ArrivalRows, 13, 16)
+	report.WriteTable(out, scenario.LoadTable(results, scenario.ArrivalRows, 13, 16))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused:    connection refused: the listener was closed (the client may retry)")
 	fmt.Fprintln(out, "cut: reset: connection reset by peer: completed by the kernel, never accepted, reset when the listener closed")

@@ -12,6 +12,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
@@ -79,7 +80,7 @@ func runRolling(d *proc.Guard, opts *options, dir string) {
 	}
 
 	fmt.Fprintln(out)
-	scenario.WriteRollingTable(out, results)
+	report.WriteTable(out, scenario.RollingTable(results))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "never resend:       keep-alive clients that count a failed request and never send it again")
 	fmt.Fprintln(out, "probes (one-shot):  one request per instance, at once, when the restarted one's listener has closed")
@@ -93,5 +94,5 @@ func runRolling(d *proc.Guard, opts *options, dir string) {
 			d.Fail(err)
 		}
 	}
-	d.Exit(scenario.WriteVerdict(out, rep.Mismatches))
+	d.Exit(report.WriteVerdict(out, rep.Mismatches))
 }
