@@ -203,9 +203,9 @@ func shortTempDir(t *testing.T) string {
 // and from keep-alive clients that never resend a request (client.NeverResend):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
-// (scenario.RunRolling, which load.sh --rolling runs too, with the same verdict,
-// scenario.RollingMismatches). Same load, same HAProxy configuration,
-// 02-graceful and 05-load-balancer side by side.
+// (scenario.RunRolling, which load.sh --rolling runs too). Same load, same
+// HAProxy configuration, 02-graceful and 05-load-balancer side by side;
+// each case states its promise below.
 //
 // 05 fails no request and needs no retry: HAProxy's runtime API shows
 // each instance DOWN before it stopped accepting. 02 closes its listener

@@ -75,8 +75,9 @@ func TestLoadScriptRolling(t *testing.T) {
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("want results for %q, got %q", want, names)
 	}
-	// The script's verdict is scenario.RollingMismatches, the one
-	// TestRollingRestart states too: no mismatch, and the script says so.
+	// The script's verdict is scenario.RollingMismatches, which
+	// TestRollingRestart checks against the promises it states: no
+	// mismatch, and the script says so.
 	if len(got.Mismatches) != 0 || len(script.out.lines("These results match the lesson.")) != 1 {
 		t.Errorf("want the script's own verdict, no mismatch (got %q)\noutput:\n%s", got.Mismatches, script.out)
 	}

@@ -346,7 +346,7 @@ func (d *demo) pidFile() string {
 	if d.bin == "" {
 		return ""
 	}
-	return filepath.Join(d.bin, "04-zero-downtime.pid")
+	return filepath.Join(d.bin, lesson.PIDFile)
 }
 
 // build compiles the programs the steps need, as a person would.
