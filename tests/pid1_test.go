@@ -40,7 +40,7 @@ func inPIDNamespace(t *testing.T, addr string, args ...string) (*process, int) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := proc.WaitListening(addr, readyTimeout, p.exited); err != nil {
+			if err := proc.WaitListening(addr, proc.Connect, readyTimeout, p.exited); err != nil {
 				t.Fatalf("unshare %s: %v\noutput:\n%s", strings.Join(args, " "), err, p.out)
 			}
 			return p, pid

@@ -118,7 +118,7 @@ func track(t *testing.T, p *proc.Process) *process {
 
 // waitReady polls until the server accepts a TCP connection.
 func (s *server) waitReady() error {
-	return proc.WaitListening(s.addr, readyTimeout, s.exited)
+	return proc.WaitListening(s.addr, proc.Connect, readyTimeout, s.exited)
 }
 
 func (s *server) url(path string) string {

@@ -117,7 +117,7 @@ func StartHAProxy(start proc.Starter, dir string, cfg HAProxyConfig, limit time.
 	h := &HAProxy{Process: p, Config: cfg}
 	// Another process on the frontend's port also answers here: then
 	// HAProxy exits, and the runtime API never answers.
-	if err := proc.WaitListening(cfg.Listen, limit, p.Exited); err != nil {
+	if err := proc.WaitListening(cfg.Listen, proc.Connect, limit, p.Exited); err != nil {
 		return nil, haproxyFailed(p, cfg.Listen, err)
 	}
 	// The runtime API's socket may come a moment after the frontend.

@@ -53,7 +53,7 @@ func (s *Server) URL(path string) string {
 
 // WaitReady polls until the server accepts a TCP connection.
 func (s *Server) WaitReady(limit time.Duration) error {
-	return WaitListening(s.Addr, limit, s.Exited)
+	return WaitListening(s.Addr, Connect, limit, s.Exited)
 }
 
 // WaitRefused polls until a new connection to addr is refused: the

@@ -143,7 +143,7 @@ func StartServerListening(d *proc.Guard, cfg LoadConfig, args ...string) (*proc.
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.WaitListening(addr, 10*time.Second, s.Exited); err != nil {
+	if err := proc.WaitListening(addr, proc.Connect, 10*time.Second, s.Exited); err != nil {
 		if !s.Running() {
 			return nil, fmt.Errorf("the server exited before listening on port %d: %s", cfg.Port, s.Process.LastLine())
 		}

@@ -184,7 +184,7 @@ func (b *bench) idle(name string) time.Duration {
 	if err != nil {
 		b.d.Fail(err)
 	}
-	if err := proc.WaitListening(b.addr(), 10*time.Second, s.Exited); err != nil {
+	if err := proc.WaitListening(b.addr(), proc.Quietly, 10*time.Second, s.Exited); err != nil {
 		b.d.Failf("%s: %v: %s", name, err, s.Process.LastLine())
 	}
 	signalled := time.Now()
