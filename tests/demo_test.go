@@ -47,7 +47,7 @@ func startDemoWith(t *testing.T, env []string, shell string, args ...string) (de
 	t.Helper()
 	trackSources(t)
 	// PORT, and for step 5 the three ports after it (see proc.FreePorts).
-	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
+	_, port, _ = strings.Cut(freePorts(t, 4)[0], ":")
 	tmp = t.TempDir()
 	proc.RememberArgument(tmp) // the demo's HAProxy names its configuration in there
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))

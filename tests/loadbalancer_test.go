@@ -249,7 +249,7 @@ func TestRollingRestart(t *testing.T) {
 			var result scenario.RollingResult
 			var err error
 			for attempt := 1; ; attempt++ {
-				addrs := freePortRun(t, 4)
+				addrs := freePorts(t, 4)
 				cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
 				result, err = scenario.RunRolling(start, cfg)
 				if err == nil || attempt == 3 || !errors.Is(err, proc.ErrPortBusy) {
@@ -360,9 +360,9 @@ func starter(t *testing.T) proc.Starter {
 	}
 }
 
-// freePortRun is n consecutive free ports, below the ephemeral range (see
+// freePorts is n consecutive free ports, below the ephemeral range (see
 // proc.FreePorts).
-func freePortRun(t *testing.T, n int) []string {
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
 	addrs, err := proc.FreePorts(n)
 	if err != nil {
@@ -373,7 +373,7 @@ func freePortRun(t *testing.T, n int) []string {
 
 // Callers running at once (the rolling restarts, the demo's and the load
 // script's tests) never get overlapping port runs.
-func TestFreePortRunNoOverlap(t *testing.T) {
+func TestFreePortsNoOverlap(t *testing.T) {
 	t.Parallel()
 	const callers, n = 40, 40
 	runs := make([][]string, callers)
@@ -415,7 +415,7 @@ func since(from, at time.Time) string {
 // cycle through HAProxy in that moment.
 const rollingClients = 8
 
-// HAProxy on a busy frontend port: lab's busy-port error, which the tests
+// HAProxy on a busy frontend port: proc.ErrPortBusy, which the tests
 // and scripts retry on other ports, and HAProxy's own line saying why.
 func TestHAProxyBusyPort(t *testing.T) {
 	t.Parallel()

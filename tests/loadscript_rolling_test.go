@@ -33,7 +33,7 @@ func TestLoadScriptRolling(t *testing.T) {
 	var script *process
 	var addrs []string
 	for attempt := 1; ; attempt++ {
-		run := freePortRun(t, 4)
+		run := freePorts(t, 4)
 		addrs = run
 		_, port, _ := strings.Cut(run[0], ":")
 		cmd := exec.Command("bash", "scripts/load.sh", "--rolling", "--fast", "-c", "32", "--json", report)

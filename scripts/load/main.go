@@ -22,7 +22,7 @@
 //
 // It exits 1, naming the mismatch, when the numbers disagree with the
 // lesson, and 2 when it could not run at all. The run itself is
-// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
+// internal/scenario's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
 // the clients that never resend are client.NeverResend (see neverresend.go).
 package main
 
