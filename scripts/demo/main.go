@@ -608,6 +608,16 @@ func (d *demo) runInFlight(step lesson.Step) {
 	})
 }
 
+// judge is a step's verdict: each row the lesson expects, with what
+// happened (got, by row label).
+func judge(expect []lesson.Verdict, got map[string]string) []lesson.Verdict {
+	var verdicts []lesson.Verdict
+	for _, want := range expect {
+		verdicts = append(verdicts, lesson.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
+	}
+	return verdicts
+}
+
 // report prints a step's verdict and timeline, and keeps both for --json.
 func (d *demo) report(program string, verdicts []lesson.Verdict, timeline report.Timeline) {
 	report.RenderVerdicts(os.Stdout, d.c, program, verdicts)

@@ -156,10 +156,7 @@ func (d *demo) runRolling(step lesson.Step) {
 			got[r.Server] += ", the new one " + exit
 		}
 	}
-	var verdicts []lesson.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lesson.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 
 	var rows []report.TimelineRow
 	for n, as := range answers {

@@ -79,10 +79,7 @@ func (d *demo) runStreaming(step lesson.Step) {
 	if state.Exited() {
 		got["server"] += " (" + lastWords(s.Out.All()) + ")"
 	}
-	var verdicts []lesson.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lesson.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 	serverOK := state.Exited() && state.ExitCode() == 0
 	d.report(program, verdicts, report.Timeline{
 		Start: d.stepT0, Signal: signalled, SignalName: "SIGTERM", Legend: report.LegendStreaming,

@@ -240,10 +240,7 @@ func (d *demo) runUpgrade(step lesson.Step) {
 			got["new"] = fmt.Sprintf("%s (%s)", how, waitText(newState))
 		}
 	}
-	var verdicts []lesson.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lesson.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 	newOK := got["new"] == step.Expect[len(step.Expect)-1].Want
 
 	rows := make([]report.TimelineRow, 0, len(answers)+2)
