@@ -12,7 +12,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // The bounds of a check: generous on a busy machine, far shorter than the
@@ -25,7 +27,7 @@ const (
 
 // checkAnswersInFlight (01): the request in flight at SIGTERM gets its
 // answer, and only then does the process exit 0.
-func checkAnswersInFlight(s *lab.Server) error {
+func checkAnswersInFlight(s *proc.Server) error {
 	pending, err := inFlight(s)
 	if err != nil {
 		return err
@@ -36,12 +38,12 @@ func checkAnswersInFlight(s *lab.Server) error {
 	r := <-pending
 	state, err := s.WaitExit(exitWait)
 	if !r.OK() {
-		return fmt.Errorf("the request in flight at SIGTERM got %s, not 200 %q: the process ended before Shutdown had answered it", describe(r), lab.Welcome)
+		return fmt.Errorf("the request in flight at SIGTERM got %s, not 200 %q: the process ended before Shutdown had answered it", describe(r), lesson.Welcome)
 	}
 	if err != nil {
 		return fmt.Errorf("%w %s after the answer", errNoExit, exitWait)
 	}
-	if got := lab.ExitText(state); got != "exit 0" {
+	if got := proc.ExitText(state); got != "exit 0" {
 		return fmt.Errorf("the request got its answer, but the process ended with %s, want exit 0", got)
 	}
 	return nil
@@ -49,7 +51,7 @@ func checkAnswersInFlight(s *lab.Server) error {
 
 // checkCleanupAfterTimeout (02): a shutdown that runs out of its budget
 // still runs the deferred cleanup, and the process exits non-zero.
-func checkCleanupAfterTimeout(s *lab.Server) error {
+func checkCleanupAfterTimeout(s *proc.Server) error {
 	const cleanup = "cleanup: database connection closed"
 	if _, err := inFlight(s); err != nil {
 		return err
@@ -62,9 +64,9 @@ func checkCleanupAfterTimeout(s *lab.Server) error {
 		return fmt.Errorf("%w %s after SIGTERM, with a 1 s budget", errNoExit, exitWait)
 	}
 	if len(s.Out.Lines(cleanup)) == 0 {
-		return fmt.Errorf("the shutdown timed out (-timeout 1s, a 20 s request in flight) and the process ended with %s, but it never printed %q: the deferred cleanup did not run", lab.ExitText(state), cleanup)
+		return fmt.Errorf("the shutdown timed out (-timeout 1s, a 20 s request in flight) and the process ended with %s, but it never printed %q: the deferred cleanup did not run", proc.ExitText(state), cleanup)
 	}
-	if got := lab.ExitText(state); got == "exit 0" {
+	if got := proc.ExitText(state); got == "exit 0" {
 		return fmt.Errorf("the cleanup ran, but the process exited 0 after a timed-out shutdown: want a non-zero exit status")
 	}
 	return nil
@@ -72,7 +74,7 @@ func checkCleanupAfterTimeout(s *lab.Server) error {
 
 // checkHandlerStopsAtSignal (03): a 60 s request stops early at SIGTERM
 // with 503 "cancelled", and the process exits 0 without waiting for it.
-func checkHandlerStopsAtSignal(s *lab.Server) error {
+func checkHandlerStopsAtSignal(s *proc.Server) error {
 	pending, err := inFlight(s)
 	if err != nil {
 		return err
@@ -80,7 +82,7 @@ func checkHandlerStopsAtSignal(s *lab.Server) error {
 	if err := s.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	var r lab.Response
+	var r client.Response
 	select {
 	case r = <-pending:
 	case <-time.After(stopWait):
@@ -93,7 +95,7 @@ func checkHandlerStopsAtSignal(s *lab.Server) error {
 	if err != nil {
 		return fmt.Errorf("%w %s after the answer", errNoExit, exitWait)
 	}
-	if got := lab.ExitText(state); got != "exit 0" {
+	if got := proc.ExitText(state); got != "exit 0" {
 		return fmt.Errorf("the handler stopped early, but the process ended with %s, want exit 0", got)
 	}
 	return nil
@@ -102,7 +104,7 @@ func checkHandlerStopsAtSignal(s *lab.Server) error {
 // checkStreamsEndAtSignal (04): at SIGTERM an SSE stream gets a last
 // "event: shutdown" and ends, a WebSocket gets a close frame 1001, and the
 // process exits 0 at once, long before its 10 s budget.
-func checkStreamsEndAtSignal(s *lab.Server) error {
+func checkStreamsEndAtSignal(s *proc.Server) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -123,7 +125,7 @@ func checkStreamsEndAtSignal(s *lab.Server) error {
 	case <-time.After(stopWait):
 		return fmt.Errorf("%s after SIGTERM the SSE stream on /events is still open: nothing told it that the server is shutting down", stopWait)
 	}
-	events := lab.ParseSSE(stream.text())
+	events := client.ParseSSE(stream.text())
 	if len(events) == 0 || events[len(events)-1].Name != "shutdown" {
 		return fmt.Errorf("the SSE stream ended without a last \"event: shutdown\" (it got %d events)", len(events))
 	}
@@ -140,7 +142,7 @@ func checkStreamsEndAtSignal(s *lab.Server) error {
 	if err != nil {
 		return fmt.Errorf("%w %s after SIGTERM, with the stream and the socket closed", errNoExit, stopWait)
 	}
-	if got := lab.ExitText(state); got != "exit 0" {
+	if got := proc.ExitText(state); got != "exit 0" {
 		return fmt.Errorf("the stream and the socket ended well, but the process ended with %s, want exit 0", got)
 	}
 	return nil
@@ -148,9 +150,9 @@ func checkStreamsEndAtSignal(s *lab.Server) error {
 
 // inFlight sends GET / and waits until the program logs that the request
 // is inside its handler.
-func inFlight(s *lab.Server) (<-chan lab.Response, error) {
-	pending := make(chan lab.Response, 1)
-	go func() { pending <- lab.Send(context.Background(), http.MethodGet, s.URL("/")) }()
+func inFlight(s *proc.Server) (<-chan client.Response, error) {
+	pending := make(chan client.Response, 1)
+	go func() { pending <- client.Send(context.Background(), http.MethodGet, s.URL("/")) }()
 	if err := s.WaitLog("GET / started", 1, logWait); err != nil {
 		return nil, fmt.Errorf("no %q line after a GET /: %v", "GET / started", err)
 	}
@@ -159,7 +161,7 @@ func inFlight(s *lab.Server) (<-chan lab.Response, error) {
 
 // describe words what a client got: "200 \"Welcome Gin Server\"", or its
 // error.
-func describe(r lab.Response) string {
+func describe(r client.Response) string {
 	if r.Err != nil {
 		return "an error (" + r.Err.Error() + ")"
 	}
@@ -180,7 +182,7 @@ func (st *sseStream) text() string {
 }
 
 // openStream opens GET /events and returns once the first event arrived.
-func openStream(ctx context.Context, s *lab.Server) (*sseStream, error) {
+func openStream(ctx context.Context, s *proc.Server) (*sseStream, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL("/events"), nil)
 	if err != nil {
 		return nil, err
@@ -219,7 +221,7 @@ func openStream(ctx context.Context, s *lab.Server) (*sseStream, error) {
 // openSocket opens /ws, waits for its first message, then reads on in the
 // background and sends how the socket ended: the close frame's status, or
 // -1 when there was none.
-func openSocket(ctx context.Context, s *lab.Server) (<-chan websocket.StatusCode, error) {
+func openSocket(ctx context.Context, s *proc.Server) (<-chan websocket.StatusCode, error) {
 	conn, _, err := websocket.Dial(ctx, "ws://"+s.Addr+"/ws", nil)
 	if err != nil {
 		return nil, fmt.Errorf("WebSocket /ws: %v", err)

@@ -23,14 +23,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // exercise is one "find the bug" task: its check and the arguments the
 // program is started with.
 type exercise struct {
 	args  []string
-	check func(s *lab.Server) error
+	check func(s *proc.Server) error
 }
 
 // exercises are the tasks, by the name of their folder under exercises/.
@@ -52,7 +52,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "grade: no exercise %q: want one of %s\n", name, strings.Join(names(), ", "))
 		os.Exit(2)
 	}
-	root, err := lab.RepoRoot()
+	root, err := proc.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grade:", err)
 		os.Exit(2)
@@ -103,11 +103,11 @@ func grade(root, dir string, ex exercise) error {
 		return fmt.Errorf("it does not build:\n%s", strings.TrimSpace(string(out)))
 	}
 
-	addr, err := lab.FreePort()
+	addr, err := proc.FreePort()
 	if err != nil {
 		return err
 	}
-	s, err := lab.Launch(bin, addr, ex.args...)
+	s, err := proc.StartServer(bin, addr, ex.args...)
 	if err != nil {
 		return err
 	}
