@@ -15,7 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/remote"
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // requireChromium returns the path of Debian's chromium, or skips the test
@@ -26,9 +26,9 @@ func requireChromium(t *testing.T) string {
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal(lab.ChromiumMissing)
+			t.Fatal(proc.ChromiumMissing)
 		}
-		t.Skip(lab.ChromiumMissing)
+		t.Skip(proc.ChromiumMissing)
 	}
 	return path
 }
@@ -43,17 +43,17 @@ func openBrowser(t *testing.T, path string) context.Context {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := lab.Start(lab.ChromiumCommand(path, profile))
+	p, err := proc.Start(proc.ChromiumCommand(path, profile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := lab.EndChromium(p, profile, exitTimeout); err != nil {
+		if err := proc.EndChromium(p, profile, exitTimeout); err != nil {
 			t.Error(err)
 		}
 		os.RemoveAll(profile)
 	})
-	wsURL, err := lab.DevToolsURL(p, readyTimeout)
+	wsURL, err := proc.DevToolsURL(p, readyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	page := livePage{ctx}
 	page.waitFor(t, 0, "events", "tick 2")
 	page.waitFor(t, 0, "socket", "tick 2")
-	held, err := lab.ConnectionsHeld(s.PID(), port)
+	held, err := proc.ConnectionsHeld(s.PID(), port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	shutdownAt, shutdown := page.waitFor(t, 0, "events", "shutdown: server shutting down")
 	_, closed := page.waitFor(t, 0, "socket", "close 1001 server shutting down, clean")
 	t.Logf("SIGTERM with %d connections of the browser open: shutdown event +%s, close 1001 +%s, exit +%s (%s)",
-		held, ms(shutdown.time().Sub(signalled)), ms(closed.time().Sub(signalled)), ms(exited), lab.ExitText(state))
+		held, ms(shutdown.time().Sub(signalled)), ms(closed.time().Sub(signalled)), ms(exited), proc.ExitText(state))
 	s.assertExitedWith(t, state, 0)
 	if held < 2 {
 		t.Errorf("want the browser's stream and socket open at the signal, the server held %d connections", held)
@@ -190,7 +190,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	signalled = time.Now()
 	restarted.signal(t, syscall.SIGTERM)
 	state = restarted.waitExit(t)
-	t.Logf("the restarted server exited +%s after SIGTERM (%s)", ms(restarted.ExitedAt.Sub(signalled)), lab.ExitText(state))
+	t.Logf("the restarted server exited +%s after SIGTERM (%s)", ms(restarted.ExitedAt.Sub(signalled)), proc.ExitText(state))
 	restarted.assertExitedWith(t, state, 0)
 }
 

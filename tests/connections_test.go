@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // connectionLessons are the lessons that carry connections.go, 06's piece:
@@ -52,7 +53,7 @@ func openConnection(t *testing.T, s *server, what string) net.Conn {
 			t.Fatal(err)
 		}
 	}
-	if err := lab.WaitHeld(s.PID(), conn, readyTimeout); err != nil {
+	if err := proc.WaitHeld(s.PID(), conn, readyTimeout); err != nil {
 		t.Fatal(err)
 	}
 	return conn
@@ -76,7 +77,7 @@ func TestUnusedConnectionAtStop(t *testing.T) {
 				conn := openConnection(t, s, kind.sent)
 				signalled := time.Now()
 				s.signal(t, syscall.SIGTERM)
-				got, took, err := lab.ReadUntilClosed(conn, exitTimeout)
+				got, took, err := client.ReadUntilClosed(conn, exitTimeout)
 				state := s.waitExit(t)
 				exited := s.ExitedAt.Sub(signalled)
 				t.Logf("%s: connection closed %s and process exited %s after SIGTERM (budget %s): %v",
@@ -111,7 +112,7 @@ func TestHalfSentRequestTimesOut(t *testing.T) {
 			t.Parallel()
 			s := startWithBudget(t, name, 60*time.Second)
 			conn := openConnection(t, s, halfSent)
-			got, took, err := lab.ReadUntilClosed(conn, guard)
+			got, took, err := client.ReadUntilClosed(conn, guard)
 			t.Logf("%s: half-sent request closed after %s: %v", name, took.Round(time.Millisecond), err)
 			if got != "" || !closedByPeer(err) {
 				t.Fatalf("want the connection closed without an answer within %s, got %q, %v", guard, got, err)
@@ -203,7 +204,7 @@ func TestPitfallUnusedConnection(t *testing.T) {
 			state := s.waitExit(t)
 			exited := s.ExitedAt.Sub(signalled)
 			t.Logf("%s: exited %s after SIGTERM with an unused connection open (budget %s): %s",
-				name, exited.Round(time.Millisecond), budget, lab.ExitText(state))
+				name, exited.Round(time.Millisecond), budget, proc.ExitText(state))
 			if name == "02-graceful" {
 				s.assertExitedWith(t, state, 1)
 				if exited < budget {
