@@ -12,6 +12,10 @@
 //	                the middle of a hey run, at several concurrency levels
 //	                (load.sh's run: scenario.RunLoad)
 //
+// A second table puts 02-graceful beside 05, 06 and 07, which carry
+// connections.go: the drain overhead, and SIGTERM -> exit with one unused
+// connection open (see connections.go here).
+//
 // Progress goes to stderr, the Markdown table to stdout:
 //
 //	scripts/bench.sh -n 5 > bench.md
@@ -52,13 +56,15 @@ const usage = `Usage: bench.sh [-n RUNS]
 
 Measures, for 02-graceful 03-workers, the exit time of an idle server, the
 drain overhead, and the requests cut / refused / served under load
-(hey -c 10 50 200), and prints the medians as a Markdown table.
+(hey -c 10 50 200); then, for 02 beside 05, 06 and 07, the drain overhead
+and the exit with one unused connection open. Prints the medians as
+Markdown tables.
 
   -n RUNS      how many times to measure everything, 1 to 50; default 5
   -h, --help   show this help
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
-Takes about 20 s per run.
+Takes about 35 s per run.
 Exit status: 0 the table was printed; 2 it could not run (bad option, busy
 port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
@@ -100,7 +106,7 @@ func main() {
 	if err := proc.BuildHey(b.dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
-	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers"); err != nil {
+	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers", "./05-load-balancer", "./06-streaming", "./07-durable-jobs"); err != nil {
 		d.Failf("could not build the programs: %v", err)
 	}
 
@@ -123,6 +129,7 @@ func main() {
 				samples[key+"served"] = append(samples[key+"served"], int64(r.Served))
 			}
 		}
+		b.measureConnections(run, runs, samples)
 	}
 	b.print(runs, samples)
 	d.Exit(0)
@@ -163,6 +170,7 @@ func (b *bench) config(name string, clients int) scenario.LoadConfig {
 		Delay:    loadDelay,
 		Clients:  clients,
 		Duration: loadDuration,
+		Args:     connectionArgs[name],
 	}
 }
 
@@ -277,6 +285,7 @@ func (b *bench) print(runs int, samples map[string][]int64) {
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Under load: GET / takes %s, hey -c C -z %s -q 20 (each client\n", loadDelay, loadDuration)
 	fmt.Fprintln(out, `tries at most 20 times a second, which caps "refused"), SIGTERM in the middle.`)
+	b.printConnections(samples)
 	if len(b.notes) > 0 {
 		fmt.Fprintln(out)
 		for _, note := range b.notes {
