@@ -22,6 +22,7 @@
 //     have not sent a whole request header yet (StateNew);
 //   - returns as soon as the last connection has closed, instead of at
 //     Shutdown's next poll.
+
 package main
 
 import (
