@@ -152,9 +152,14 @@ func run(addr string, delay, drainDelay, timeout, tick time.Duration) error {
 	select {
 	case <-stopped:
 	case <-stopCtx.Done():
-		// grpc-go v1.85.0 or later: an older GracefulStop could hold a
-		// lock that this Stop needs (grpc-go#9393).
+		// Stop closes every connection: the calls left see their contexts
+		// cancelled, their clients get UNAVAILABLE. GracefulStop then
+		// returns once their handlers have returned (Slow watches its
+		// context), so what they log is not lost at exit. It takes
+		// grpc-go v1.85.0 or later: before, a GracefulStop waiting for
+		// handlers held a lock that Stop needs (grpc-go#9393).
 		srv.Stop()
+		<-stopped
 		return fmt.Errorf("Server GracefulStop: %w, Stop cancelled the calls left", stopCtx.Err())
 	}
 
