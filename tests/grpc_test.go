@@ -143,6 +143,7 @@ func TestGRPCInFlightCall(t *testing.T) {
 				s.assertExitedWith(t, s.waitExit(t), 0)
 				exited := time.Now()
 
+				t.Logf("Slow: %s", grpcclient.Describe(answer))
 				if !c.answered {
 					assertTransportError(t, "Slow", answer)
 					return
@@ -207,10 +208,12 @@ func TestGRPCStreamsEnd(t *testing.T) {
 				// The client goes away: only that ends the wait.
 				conn.Close()
 				s.assertExitedWith(t, s.waitExit(t), 0)
+				t.Logf("the streams still open %s after the signal; exit 0 once the client went away", took(signalled, time.Now()))
 				return
 			}
 
 			tickEnd, watchEnd := streamEnd(t, "Ticks", ticks), streamEnd(t, "Watch", watch)
+			t.Logf("Ticks: %s; Watch: %s", grpcclient.Describe(tickEnd), grpcclient.Describe(watchEnd))
 			s.assertExitedWith(t, s.waitExit(t), 0)
 			exited := time.Now()
 			if c.cut {
