@@ -376,6 +376,24 @@ func TestGRPCSecondSignal(t *testing.T) {
 	}
 }
 
+// A connection that never sends HTTP/2's preface (a port scan, a stalled
+// client) holds GracefulStop, and even Stop, until grpc-go gives up on its
+// handshake: 120 s by default. 09-grpc sets 2 s, so it exits 0 well
+// before its budget.
+func TestGRPCIdleConnection(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "09-grpc", "-drain-delay", "0s", "-timeout", grpcBudget.String())
+	idle := dial(t, s.addr)
+	defer idle.Close()
+	signalled := time.Now()
+	s.signal(t, syscall.SIGTERM)
+	s.assertExitedWith(t, s.waitExit(t), 0)
+	if elapsed := time.Since(signalled); elapsed > grpcBudget/3 {
+		t.Errorf("exit %s after the signal: want it well before the %s budget", elapsed, grpcBudget)
+	}
+	t.Logf("exit 0 %s after the signal, with an idle connection open", took(signalled, time.Now()))
+}
+
 // grpc-health-probe, what many Kubernetes setups ran before the kubelet
 // spoke gRPC: exit 0 while SERVING, exit 4 (NOT_SERVING) during the drain.
 func TestGRPCHealthProbe(t *testing.T) {
