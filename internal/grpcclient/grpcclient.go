@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -224,4 +225,41 @@ func Describe(a Answer) string {
 func Is(err error, code codes.Code, msg string) bool {
 	st, ok := status.FromError(err)
 	return ok && err != nil && st.Code() == code && st.Message() == msg
+}
+
+var (
+	grpcurlStatus = regexp.MustCompile(`^"status": "([A-Z_]+)"$`)
+	grpcurlValue  = regexp.MustCompile(`^"[^"]*"$`)
+)
+
+// GrpcurlOutcome words what grpcurl printed, line by line: the health
+// statuses it received, then the status that ended the call ("Unavailable:
+// server shutting down"), or, for a call answered, its last value as
+// printed (`"Welcome gRPC Server"`). Numbers a stream sent are left out.
+func GrpcurlOutcome(lines []string) string {
+	var parts []string
+	var code, message, last string
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		switch {
+		case grpcurlStatus.MatchString(line):
+			parts = append(parts, grpcurlStatus.FindStringSubmatch(line)[1])
+		case strings.HasPrefix(line, "Code: "):
+			code = strings.TrimPrefix(line, "Code: ")
+		case strings.HasPrefix(line, "Message: "):
+			message = strings.TrimPrefix(line, "Message: ")
+		case grpcurlValue.MatchString(line):
+			last = line
+		}
+	}
+	switch {
+	case code != "":
+		parts = append(parts, code+": "+message)
+	case last != "":
+		parts = append(parts, last)
+	}
+	if len(parts) == 0 {
+		return "(nothing printed)"
+	}
+	return strings.Join(parts, ", ")
 }
