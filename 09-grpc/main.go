@@ -43,7 +43,8 @@ import (
 // handshakeTimeout bounds how long a new connection may take to send
 // HTTP/2's preface. grpc-go waits 120 s by default, and a connection still
 // in its handshake holds GracefulStop and even Stop: one port scan, or a
-// client that connected and stalled, would hold the whole stop.
+// client that connected and stalled, would hold the whole stop. (grpc-go
+// marks grpc.ConnectionTimeout experimental.)
 const handshakeTimeout = 2 * time.Second
 
 func main() {
