@@ -173,6 +173,8 @@ func run(addr string, delay, drainDelay, timeout, tick time.Duration) error {
 // Watch. The stream's handler sees its context cancelled and returns;
 // its client then gets UNAVAILABLE "server shutting down", a status it can
 // act on, rather than whatever the handler says on a cancelled context.
+// It can only tell: a handler blocked in Recv (the reflection service's,
+// waiting for its client's next request) ends when its client closes it.
 func endStreamsWhenGoingAway(goingAway context.Context) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, cancel := context.WithCancel(ss.Context())
