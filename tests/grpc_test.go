@@ -43,9 +43,10 @@ func dialGRPC(t *testing.T, s *server) *grpc.ClientConn {
 // call is inside its handler.
 func slowInFlight(t *testing.T, s *server, conn *grpc.ClientConn) <-chan grpcclient.Answer {
 	t.Helper()
+	before := len(s.out.lines("Slow started"))
 	pending := make(chan grpcclient.Answer, 1)
 	go func() { pending <- grpcclient.Slow(context.Background(), conn) }()
-	s.waitLog(t, "Slow started", len(s.out.lines("Slow started"))+1)
+	s.waitLog(t, "Slow started", before+1)
 	return pending
 }
 
