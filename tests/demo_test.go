@@ -265,7 +265,8 @@ func assertGRPCTimeline(t *testing.T, rows []timelineBar) {
 
 // Ctrl+C in the middle of the demo: it stops at once, ends every process
 // it started (the server; in step 6 also curl -N, wsclient and the curl of
-// the request in flight), and removes its temporary files.
+// the request in flight; in step 9 the grpcurls), and removes its temporary
+// files.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the demo")
@@ -282,6 +283,7 @@ func TestDemoInterrupted(t *testing.T) {
 		// step 5 out, says so, and runs the others.
 		{"step-2-server-up", nil, []string{"step 5 left out: " + haproxy.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
 		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
+		{"step-9-watch-and-stream-open", []string{"--step", "9"}, []string{"== Step 9: ", "the stream is open. Now a slow call"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
