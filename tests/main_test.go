@@ -91,6 +91,10 @@ func runSuite(m *testing.M) int {
 		killBeforeTimeout(timeout)
 	}
 	code := m.Run()
+	if err := stopSuitePostgres(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	lab.ReapOrphans()
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)
