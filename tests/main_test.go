@@ -18,6 +18,11 @@ import (
 // examples are the programs under test, built once by TestMain.
 var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs"}
 
+// databaseExamples need a PostgreSQL database (-database-url): built with
+// the others, they run in the tests that give them one (durable_test.go,
+// river_test.go).
+var databaseExamples = []string{"08-river"}
+
 // gracefulExamples are the ones that must finish in-flight requests.
 // 05-load-balancer finishes them too, but keeps its listener open for its
 // drain delay: the shared drain tests (refused at once, prompt idle exit,
@@ -68,7 +73,7 @@ func runSuite(m *testing.M) int {
 	// itself running (TestGoRunHidesSignals). Under -race the programs are
 	// built with -race too; hey, the client, never is.
 	var pkgs []string
-	for _, name := range examples {
+	for _, name := range append(examples, databaseExamples...) {
 		pkgs = append(pkgs, "./"+name)
 	}
 	for _, name := range pitfalls {
