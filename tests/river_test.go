@@ -235,13 +235,38 @@ func TestThreeInstances(t *testing.T) {
 					accepted = append(accepted, id)
 					mu.Unlock()
 				case r.Err != nil && lab.Classify(r.Err) == lab.Refused:
+					mu.Lock()
 					refused++ // picked just before it left the live list
+					mu.Unlock()
 				default:
+					mu.Lock()
 					failed = append(failed, fmt.Sprintf("status %d body %q err %v", r.Status, r.Body, r.Err))
+					mu.Unlock()
 				}
 			}
 		})
+		// waitAccepted waits until n more jobs were accepted, so that each
+		// instance stops with jobs running and queued.
+		waitAccepted := func(n int) {
+			mu.Lock()
+			want := len(accepted) + n
+			mu.Unlock()
+			deadline := time.Now().Add(logTimeout)
+			for {
+				mu.Lock()
+				got := len(accepted)
+				mu.Unlock()
+				if got >= want {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d jobs accepted within %s, want %d", got, logTimeout, want)
+				}
+				time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+			}
+		}
 		for i := range 3 {
+			waitAccepted(10)
 			mu.Lock()
 			old := live[i]
 			live = append(append([]*server{}, live[:i]...), live[i+1:]...)
@@ -254,6 +279,7 @@ func TestThreeInstances(t *testing.T) {
 			all = append(all, p)
 			mu.Unlock()
 		}
+		waitAccepted(10)
 		close(stopPosting)
 		posting.Wait()
 
@@ -313,4 +339,55 @@ func stopProcess(t *testing.T, p *server) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
+}
+
+// The database server restarts (pg_ctl stop -m fast, then start) while
+// jobs run. Meanwhile the program stays up: POST /jobs and GET /jobs/:id
+// answer 503 with the database's error, the running jobs' completions
+// fail and roll back, and River keeps trying. Once the server is back,
+// every job accepted before ends done with its effect once: River retries
+// those whose failure it could record, and rescues those it could not
+// (still "running" in the database). The cluster is this test's own: the
+// suite's serves the other tests meanwhile.
+func TestDatabaseRestart(t *testing.T) {
+	t.Parallel()
+	t.Run("08-river", func(t *testing.T) {
+		t.Parallel()
+		cluster, err := startCluster()
+		requirePostgres(t, err)
+		t.Cleanup(func() { _ = cluster.Stop() })
+		db, err := cluster.CreateDatabase(context.Background(), "restart")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := startRiver(t, db, "-workers", "2", "-work", "1s", "-rescue-after", "5s")
+		var ids []int
+		for range 6 {
+			ids = append(ids, postJob(t, s))
+		}
+		s.waitLog(t, " started (attempt 1)", 2)
+		if err := cluster.StopServer(); err != nil {
+			t.Fatal(err)
+		}
+		// A running job ends while the server is down: its completion
+		// cannot begin.
+		s.waitLog(t, "not completed (attempt 1)", 1)
+		down := send(http.MethodPost, s.url("/jobs"))
+		if down.err != nil || down.status != http.StatusServiceUnavailable || !strings.Contains(down.body, "storing the job: ") {
+			t.Errorf("POST /jobs with the database down: want 503 storing the job: ..., got %d %q %v", down.status, down.body, down.err)
+		}
+		if status, _ := getJob(t, s, ids[0]); status != http.StatusServiceUnavailable {
+			t.Errorf("GET /jobs/%d with the database down: want 503, got %d", ids[0], status)
+		}
+		if err := cluster.StartServer(); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			assertJob(t, waitDoneWithin(t, s, id, riverRescueWait), 1, true)
+		}
+		assertJob(t, waitDone(t, s, postJob(t, s)), 1, false)
+		t.Logf("while the database was down: %d job(s) not completed, %d River error line(s)", len(s.out.lines("not completed")), len(s.out.lines("ERROR")))
+		s.signal(t, syscall.SIGTERM)
+		s.assertExitedWith(t, s.waitExit(t), 0)
+	})
 }
