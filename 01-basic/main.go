@@ -18,7 +18,8 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./01-basic` is the post.
+	// The defaults are the post's numbers, so `go run ./01-basic` is the
+	// post's first server.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	flag.Parse()

@@ -21,7 +21,8 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./02-graceful` is the post.
+	// The defaults are the post's numbers, so `go run ./02-graceful` is the
+	// post's program (the comments below say where its code differs).
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests")
@@ -88,6 +89,7 @@ func run(addr string, delay, timeout time.Duration) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 

@@ -33,7 +33,10 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./03-workers` is the post.
+	// The defaults are the post's numbers, as in 02-graceful. The workers are
+	// the post's closing advice ("wait for the background workers", from its
+	// earlier post on multiple workers): -workers, -work and -queue are this
+	// lesson's.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests and jobs")
@@ -61,8 +64,8 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 
 	// Jobs run under their own context, cancelled only when the shutdown
 	// budget runs out: a job in progress is never cut short by the signal.
-	jobCtx, abandonJobs := context.WithCancelCause(context.Background())
-	defer abandonJobs(nil)
+	jobCtx, cancelJobs := context.WithCancelCause(context.Background())
+	defer cancelJobs(nil)
 
 	var abandoned atomic.Int64
 	var pool sync.WaitGroup
@@ -146,10 +149,10 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	// for the workers. When it runs out, jobs still running are cancelled.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	stopAbandoning := context.AfterFunc(shutdownCtx, func() {
-		abandonJobs(fmt.Errorf("shutdown budget of %s used up", timeout))
+	stopCancelling := context.AfterFunc(shutdownCtx, func() {
+		cancelJobs(fmt.Errorf("shutdown budget of %s used up", timeout))
 	})
-	defer stopAbandoning()
+	defer stopCancelling()
 
 	// Step 1, HTTP first: once Shutdown returns nil, no handler is running,
 	// so nothing can queue a job any more; a POST still reading its job at

@@ -11,7 +11,8 @@
 //     ready; both accept from the one socket for a moment;
 //  3. the parent stops accepting, answers what its connections send,
 //     lets each keep-alive connection go when that loses no request
-//     (finishAccepted), and drains like 02-graceful, then exits 0.
+//     (finishAccepted, in keepalive.go), and drains like 02-graceful, then
+//     exits 0.
 //
 // The socket never closes, so the kernel queues new connections for
 // whichever process accepts next: no client is refused. If the new binary
@@ -25,12 +26,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,9 +58,35 @@ func main() {
 }
 
 func run(addr string, delay, timeout time.Duration, pidFile string) error {
-	// Catch signals first: one that came before would kill the process.
+	pid := strconv.Itoa(os.Getpid())
+	router := gin.Default()
+	router.GET("/", func(c *gin.Context) {
+		// This line lets you (and the tests) see that the request is
+		// inside the handler before the signal is sent.
+		log.Printf("GET / started, answering in %s", delay)
+		time.Sleep(delay)
+		// Which process answered, and which build: the hand-over is
+		// visible from the client's side.
+		c.Header("X-Pid", pid)
+		c.Header("X-Version", version)
+		c.String(http.StatusOK, "Welcome Gin Server")
+	})
+
+	srv := &http.Server{
+		Handler: router,
+	}
+	// After an upgrade the old process lets its keep-alive connections go
+	// one by one (keepalive.go): conns watches them from the start.
+	conns := watchConnections(srv, timeout)
+
+	// The post makes a channel and calls signal.Notify; NotifyContext does
+	// the same job and hands back a context that is done at the first
+	// SIGINT (Ctrl+C, kill -2) or SIGTERM (kill, docker stop, Kubernetes).
+	// It comes before serving: a signal that beat it would kill the process.
+	// SIGKILL (kill -9) cannot be caught by any program.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP asks for an upgrade (upgradeOnSIGHUP below).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -83,34 +108,9 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 
-	pid := strconv.Itoa(os.Getpid())
-	router := gin.Default()
-	router.GET("/", func(c *gin.Context) {
-		// This line lets you (and the tests) see that the request is
-		// inside the handler before the signal is sent.
-		log.Printf("GET / started, answering in %s", delay)
-		time.Sleep(delay)
-		// Which process answered, and which build: the hand-over is
-		// visible from the client's side.
-		c.Header("X-Pid", pid)
-		c.Header("X-Version", version)
-		c.String(http.StatusOK, "Welcome Gin Server")
-	})
-
-	// Once the old process drains after an upgrade (finishAccepted below),
-	// every answer it sends says "Connection: close" (closeWhenDraining).
-	var draining atomic.Bool
-	// conns are the open connections, for the hand-over below.
-	conns := &connections{idleSince: make(map[net.Conn]time.Time)}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			router.ServeHTTP(closeWhenDraining{w, &draining}, r)
-		}),
-		// A client that connects but sends nothing would hold up the
-		// hand-over below until the budget runs out: give it half.
-		ReadHeaderTimeout: timeout / 2,
-		ConnState:         conns.track,
-	}
+	// Serve in the background so that run can wait for a signal. The post
+	// calls log.Fatal inside this goroutine; sending the error back instead
+	// ends the program through the same return path.
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- srv.Serve(ln)
@@ -123,22 +123,23 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	}
 	log.Printf("version %s serving on %s (pid %s)", version, ln.Addr(), pid)
 
-	var reason string
 	upgraded := false
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-upg.Exit():
 		upgraded = true
-		reason = "Upgrade done: the new process serves; draining this one ..."
 	case <-ctx.Done():
-		reason = "Shutdown Server ... (press Ctrl+C again to force exit)"
 	}
 
-	// Stop catching SIGINT and SIGTERM: a second one now kills the process at
-	// once, for when the drain takes too long.
+	// Stop catching signals: from now on a second Ctrl+C gets Go's default
+	// action and kills the process at once, for when the drain takes too long.
 	stop()
-	log.Println(reason)
+	if upgraded {
+		log.Println("Upgrade done: the new process serves; draining this one ...")
+	} else {
+		log.Println("Shutdown Server ... (press Ctrl+C again to force exit)")
+	}
 
 	// tableflip keeps a copy of the listening socket to pass on. Stop refuses
 	// any further upgrade and has tableflip close that copy (after an upgrade
@@ -148,128 +149,32 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 	upg.Stop()
 	<-upg.Exit()
 
+	// Shutdown closes the listener, then waits for every in-flight request
+	// to finish. Do not wait for Serve instead: it returns
+	// ErrServerClosed the moment Shutdown starts, while requests still run.
+	//
+	// When shutdownCtx expires first, Shutdown returns context.DeadlineExceeded and
+	// stops waiting. That is all it does: it neither closes the remaining
+	// connections nor cancels their requests' contexts (the post's "強制關閉所有
+	// 連線" is loose here). Those connections die when the process exits just
+	// below, or earlier if you call srv.Close().
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// After an upgrade, first answer every connection this process accepted
+	// (keepalive.go), within the same budget; the new process keeps its own
+	// listener. Shutdown then finds nothing left to wait for.
 	if upgraded {
-		// A short -timeout shortens the idle grace too: the drain must fit
-		// in the budget, or the old process would exit 1 for one idle client.
-		grace := min(idleGrace, timeout/4)
-		if err := finishAccepted(shutdownCtx, ln, serveErr, conns, &draining, grace); err != nil {
+		if err := conns.finishAccepted(shutdownCtx, ln, serveErr); err != nil {
 			return fmt.Errorf("hand-over: %w", err)
 		}
 	}
-
-	// From here on this is 02-graceful: Shutdown closes this process's
-	// listener (the new process keeps its own) and waits for the requests
-	// in flight. See 02-graceful for what a timed-out Shutdown does and does
-	// not do. After an upgrade, finishAccepted has left it nothing to wait for.
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 
 	log.Println("Server exiting")
 	return nil
-}
-
-// idleGrace is how long a keep-alive connection must have sat idle before
-// the draining process closes it. A busy client sends its next request
-// within microseconds of reading an answer (a distant one, a round trip
-// later): it is never idle that long. What is left is HTTP/1.1's own race:
-// a client that reuses a connection idle for longer, at the very instant
-// it is closed, sees it fail (clients resend an idempotent request then).
-// A -timeout under 4 s shortens it to a quarter of the budget.
-const idleGrace = time.Second
-
-// finishAccepted answers, after an upgrade, every connection this process
-// accepted, before Shutdown is called. Shutdown alone is not enough for
-// "zero failed requests": net/http closes without an answer a connection
-// whose request it reads after Shutdown began, so a client that connected
-// a moment before would see EOF. (Clients retry that on a reused keep-alive
-// connection, never on a fresh one.)
-//
-// Nor is srv.SetKeepAlivesEnabled(false), the usual way to let keep-alive
-// connections go: it closes at once every connection idle at that
-// instant. Under load a connection is idle for a few microseconds between
-// an answer and the client's next request, which is often on the wire
-// already: closed unanswered, and a client that does not resend (wrk, or
-// Go's client sending a POST) sees the request fail. So the connections
-// are let go one by one, each when it is safe.
-func finishAccepted(ctx context.Context, ln net.Listener, serveErr <-chan error, conns *connections, draining *atomic.Bool, grace time.Duration) error {
-	// 1. Every answer sent from now on says "Connection: close": a busy
-	// connection closes right after its next answer, which its client
-	// reads, then connects again, to the new process. That is HTTP/1.1's
-	// one clean way to end a keep-alive connection.
-	draining.Store(true)
-	// 2. Stop accepting: the new process takes every connection from now
-	// on. Once Serve has returned, every connection it accepted is counted.
-	ln.Close()
-	<-serveErr
-	// 3. A connection that stays idle gets no answer to carry the header:
-	// close it once it has been idle for the grace, when its client is
-	// most likely not sending. A new connection that never sends a
-	// request is closed by ReadHeaderTimeout. Look often: a busy
-	// connection closes within a request's time.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for conns.closeIdle(grace) > 0 {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// closeWhenDraining adds "Connection: close" to an answer whose header
-// goes out once the drain has begun, also when its request came in before
-// (gin calls WriteHeader before it writes a body). net/http then closes
-// the connection after the answer. It passes on WriteHeader only: a handler
-// that streams (Flush) or takes the connection over (Hijack) would need
-// those passed on too; 04's one route does neither.
-type closeWhenDraining struct {
-	http.ResponseWriter
-	draining *atomic.Bool
-}
-
-func (w closeWhenDraining) WriteHeader(code int) {
-	if w.draining.Load() {
-		w.Header().Set("Connection", "close")
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// connections are a server's open connections (its ConnState hook keeps
-// them), and since when each has been idle between two requests.
-type connections struct {
-	mu        sync.Mutex
-	idleSince map[net.Conn]time.Time // zero: not idle
-}
-
-func (cs *connections) track(c net.Conn, state http.ConnState) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	switch state {
-	case http.StateIdle:
-		cs.idleSince[c] = time.Now()
-	case http.StateClosed, http.StateHijacked:
-		delete(cs.idleSince, c)
-	default: // new, active: reading or answering a request
-		cs.idleSince[c] = time.Time{}
-	}
-}
-
-// closeIdle closes the connections idle for longer than grace, and says
-// how many are still open. A closed one leaves once net/http sees it closed.
-func (cs *connections) closeIdle(grace time.Duration) int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	for c, since := range cs.idleSince {
-		if !since.IsZero() && time.Since(since) > grace {
-			c.Close()
-		}
-	}
-	return len(cs.idleSince)
 }
 
 // upgradeOnSIGHUP runs one upgrade per SIGHUP. It refuses a SIGHUP that

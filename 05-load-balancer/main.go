@@ -28,7 +28,8 @@ import (
 )
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./02-graceful` is the post.
+	// The defaults are the post's numbers, as in 02-graceful; the post has no
+	// load balancer, so -drain-delay is this lesson's.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	drainDelay := flag.Duration("drain-delay", 5*time.Second, "how long to keep serving after the signal, with /readyz failing, before shutdown starts")
@@ -140,6 +141,7 @@ func run(addr string, delay, drainDelay, timeout time.Duration) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 

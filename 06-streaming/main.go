@@ -43,7 +43,8 @@ import (
 const reconnectAfter = 2 * time.Second
 
 func main() {
-	// The defaults are the post's numbers, so `go run ./06-streaming` is the post.
+	// The defaults are the post's numbers, as in 02-graceful; the post has no
+	// streams, so -tick is this lesson's.
 	addr := flag.String("addr", ":8080", "address to listen on")
 	delay := flag.Duration("delay", 5*time.Second, "how long GET / takes to answer")
 	timeout := flag.Duration("timeout", 5*time.Second, "how long shutdown may wait for in-flight requests")
@@ -143,6 +144,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 	// Shutdown does not wait for hijacked connections, so it may return

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
 )
 
 // clientTimeout bounds every request, so a hung server fails a test
 // instead of hanging it.
-const clientTimeout = lab.ClientTimeout
+const clientTimeout = client.RequestTimeout
 
 // response is what a client saw: a status and body, or an error.
 type response struct {
@@ -23,17 +23,17 @@ type response struct {
 }
 
 // errorClass sorts a failed request the way the lesson talks about it
-// (lab.Classify is the one rule, for Go's errors and hey's texts alike).
-type errorClass = lab.Class
+// (client.Classify is the one rule, for Go's errors and hey's texts alike).
+type errorClass = client.Class
 
 const (
-	refused = lab.Refused // the listener was closed: never accepted
-	cut     = lab.Cut     // accepted, then the connection died
-	timeout = lab.Timeout // no answer in time
-	other   = lab.Other
+	refused = client.Refused // the listener was closed: never accepted
+	cut     = client.Cut     // accepted, then the connection died
+	timeout = client.Timeout // no answer in time
+	other   = client.Other
 )
 
-func classify(err error) errorClass { return lab.Classify(err) }
+func classify(err error) errorClass { return client.Classify(err) }
 
 // send makes one request on a connection of its own (no keep-alive), so
 // each in-flight request is exactly one connection the server must drain.
@@ -43,7 +43,7 @@ func send(method, url string) response {
 
 // sendContext is send with a context: cancelling it hangs up.
 func sendContext(ctx context.Context, method, url string) response {
-	r := lab.Send(ctx, method, url)
+	r := client.Send(ctx, method, url)
 	return response{status: r.Status, body: r.Body, err: r.Err}
 }
 

@@ -12,15 +12,17 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // demoReport is what scripts/demo.sh --json writes: each step's verdicts.
 type demoReport struct {
 	Steps []struct {
-		Program  string        `json:"program"`
-		Verdicts []lab.Verdict `json:"verdicts"`
-		Timeline []timelineBar `json:"timeline"`
+		Program  string           `json:"program"`
+		Verdicts []lesson.Verdict `json:"verdicts"`
+		Timeline []timelineBar    `json:"timeline"`
 	} `json:"steps"`
 }
 
@@ -44,10 +46,10 @@ func startDemo(t *testing.T, shell string, args ...string) (demo *process, port,
 func startDemoWith(t *testing.T, env []string, shell string, args ...string) (demo *process, port, tmp string) {
 	t.Helper()
 	trackSources(t)
-	// PORT, and for step 5 the three ports after it (see lab.FreePortRun).
-	_, port, _ = strings.Cut(freePortRun(t, 4)[0], ":")
+	// PORT, and for step 5 the three ports after it (see proc.FreePorts).
+	_, port, _ = strings.Cut(freePorts(t, 4)[0], ":")
 	tmp = t.TempDir()
-	lab.RememberArgument(tmp) // the demo's HAProxy names its configuration in there
+	proc.RememberArgument(tmp) // the demo's HAProxy names its configuration in there
 	args = append(args, "--json", filepath.Join(tmp, "report.json"))
 	cmd := exec.Command("bash", append([]string{"scripts/demo.sh"}, args...)...)
 	if shell != "" {
@@ -80,16 +82,11 @@ func readReport(t *testing.T, tmp string) demoReport {
 	return r
 }
 
-// expectedSteps are the verdict rows of every step as internal/lab's lesson
-// data states them, the demo's own source of what to expect.
-func expectedSteps() map[string][]lab.Verdict {
-	want := map[string][]lab.Verdict{
-		lab.UpgradeStep.Program:   lab.UpgradeStep.Expect,
-		lab.RollingStep.Program:   lab.RollingStep.Expect,
-		lab.StreamingStep.Program: lab.StreamingStep.Expect,
-		lab.DurableStep.Program:   lab.DurableStep.Expect,
-	}
-	for _, s := range lab.Steps {
+// expectedSteps are the verdict rows of every step as internal/lesson's
+// Steps state them, the demo's own source of what to expect.
+func expectedSteps() map[string][]lesson.Verdict {
+	want := map[string][]lesson.Verdict{}
+	for _, s := range lesson.Steps {
 		want[s.Program] = s.Expect
 	}
 	return want
@@ -198,14 +195,14 @@ func TestDemoStep(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.program == lab.RollingStep.Program {
+			if tc.program == "05-load-balancer" {
 				requireHAProxy(t)
 			}
 			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
 			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 			report := readReport(t, tmp)
 			assertLesson(t, report, tc.program)
-			if tc.program == lab.StreamingStep.Program {
+			if tc.program == "06-streaming" {
 				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
 			}
 			if n := len(demo.out.lines("Timeline (")); n != 1 {
@@ -254,7 +251,7 @@ func TestDemoInterrupted(t *testing.T) {
 	}{
 		// Without haproxy, as on a fresh machine: the whole demo leaves
 		// step 5 out, says so, and runs the others.
-		{"step-2-server-up", nil, []string{"step 5 left out: " + lab.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
+		{"step-2-server-up", nil, []string{"step 5 left out: " + haproxy.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
 		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +287,7 @@ func TestDemoBadInput(t *testing.T) {
 		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 9"},
 		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
-		{"step-5-without-haproxy", []string{"--step", "5"}, "free", "demo.sh: " + lab.HAProxyMissing},
+		{"step-5-without-haproxy", []string{"--step", "5"}, "free", "demo.sh: " + haproxy.HAProxyMissing},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -361,7 +358,7 @@ func assertNoFiles(t *testing.T, dir string, keep ...string) {
 // starts its servers in process groups of their own, so killing the demo's
 // group does not reach them.
 func killByArgument(arg string) {
-	lab.KillAndReap(processesWithArgument(arg))
+	proc.KillAndReap(processesWithArgument(arg))
 }
 
 // pathWithout is $PATH without the folders that hold command, as on a

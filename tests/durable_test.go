@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // jobsDB is a fresh -db file for one test, in its own folder.
@@ -89,13 +90,13 @@ func startDurable(t *testing.T, db string, args ...string) *server {
 }
 
 // getJob asks the server for job id: its status code and, with 200, the job.
-func getJob(t *testing.T, s *server, id int) (int, lab.JobStatus) {
+func getJob(t *testing.T, s *server, id int) (int, client.JobStatus) {
 	t.Helper()
 	r := send(http.MethodGet, s.url(fmt.Sprintf("/jobs/%d", id)))
 	if r.err != nil {
 		t.Fatalf("GET /jobs/%d: %v", id, r.err)
 	}
-	var j lab.JobStatus
+	var j client.JobStatus
 	if r.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(r.body), &j); err != nil || j.ID != id {
 			t.Fatalf("GET /jobs/%d: want {\"id\": %d, ...}, got %q (%v)", id, id, r.body, err)
@@ -105,13 +106,13 @@ func getJob(t *testing.T, s *server, id int) (int, lab.JobStatus) {
 }
 
 // waitDone polls GET /jobs/:id until the job is done, and returns it.
-func waitDone(t *testing.T, s *server, id int) lab.JobStatus {
+func waitDone(t *testing.T, s *server, id int) client.JobStatus {
 	t.Helper()
 	return waitDoneWithin(t, s, id, logTimeout)
 }
 
 // waitDoneWithin is waitDone with a limit of its own, for a rescue.
-func waitDoneWithin(t *testing.T, s *server, id int, limit time.Duration) lab.JobStatus {
+func waitDoneWithin(t *testing.T, s *server, id int, limit time.Duration) client.JobStatus {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -128,7 +129,7 @@ func waitDoneWithin(t *testing.T, s *server, id int, limit time.Duration) lab.Jo
 
 // assertJob checks a done job's attempts and effects. atLeast allows more
 // attempts than want: a rescued job may have been rescued again.
-func assertJob(t *testing.T, j lab.JobStatus, attempts int, atLeast bool) {
+func assertJob(t *testing.T, j client.JobStatus, attempts int, atLeast bool) {
 	t.Helper()
 	if j.State != "done" || j.Effects != 1 || j.Attempts < attempts || (!atLeast && j.Attempts != attempts) {
 		t.Errorf("job %d: want done, %d attempt(s), effects 1; got %+v", j.ID, attempts, j)
@@ -561,7 +562,7 @@ func TestReadOnlyJobsDB(t *testing.T) {
 		}
 		nobody = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
-	cmd := lab.ServerCommand(bin, freePort(t), "-db", db)
+	cmd := proc.ServerCommand(bin, freePort(t), "-db", db)
 	cmd.SysProcAttr = nobody
 	p := startProcess(t, cmd)
 	p.assertExitedWith(t, p.waitExit(t), 1)

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
-// 40 keep-alive clients that never resend a request (lab.RawLoad: GET and
+// 40 keep-alive clients that never resend a request (client.NeverResend: GET and
 // POST in turn, back to back) against 04-zero-downtime with a 1 ms
 // handler, through three upgrades in a row (v2, the old build again, v2):
 // not one request fails, and both builds answer. Under such load a
@@ -24,7 +25,7 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	}
 	t.Parallel()
 	u := startUpgradable(t, "-delay", "1ms")
-	load := lab.StartRawLoad(lab.RawOptions{
+	load := client.StartNeverResend(client.NeverResendOptions{
 		Addr:    u.addr,
 		Clients: 40,
 		Methods: []string{"GET", "POST"},
@@ -34,7 +35,7 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	answers := func(version string, n int) {
 		t.Helper()
 		what := "answers from " + version
-		if err := load.WaitUntil(what, func(c lab.RawCounts) bool { return c.Answered(200, version) >= n }, loadLimit); err != nil {
+		if err := load.WaitUntil(what, func(c client.Counts) bool { return c.Answered(200, version) >= n }, loadLimit); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +57,7 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 		// orphans the suite reaps (it is their subreaper).
 		if i == 0 {
 			u.assertExitedWith(t, u.waitProcessExit(t), 0)
-		} else if ws, err := lab.WaitOrphan(pid, exitTimeout); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+		} else if ws, err := proc.WaitOrphan(pid, exitTimeout); err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
 			t.Fatalf("upgrade %d: the old process %d: want exit status 0, got %#v (%v)", i+1, pid, ws, err)
 		}
 		next := u.servingPID(t)

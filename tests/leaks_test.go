@@ -9,24 +9,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // leftovers lists the live processes that name one of the suite's
-// addresses (lab.FreePort and lab.FreePortRun remember them), HAProxy
-// configuration files (lab.StartHAProxy remembers them) or the temporary
+// addresses (proc.FreePort and proc.FreePorts remember them), HAProxy
+// configuration files (haproxy.StartHAProxy remembers them) or the temporary
 // folders the scripts get (where the demo and load.sh write theirs), or
 // run a binary it built: every process the suite starts, and every process
 // those start (a 04 successor, the server behind go run, the demo's
 // servers and curls, HAProxy), is one of them.
 func leftovers() map[int]string {
-	return lab.Leftovers(binDir)
+	return proc.Leftovers(binDir)
 }
 
 // killLeftovers ends them. TestMain arms it to run shortly before go
 // test's -timeout would end the suite without running any cleanup.
 func killLeftovers() {
-	lab.KillAndReap(leftovers())
+	proc.KillAndReap(leftovers())
 }
 
 // killBeforeTimeout arms killLeftovers to run a little before go test's
@@ -41,7 +42,7 @@ func killBeforeTimeout(timeout time.Duration) {
 // processesWithArgument lists the live processes with arg in one of their
 // command-line arguments.
 func processesWithArgument(arg string) map[int]string {
-	return lab.ProcessesWithArgument(arg)
+	return proc.ProcessesWithArgument(arg)
 }
 
 // The leak checks must not mistake another test's port for their own.
@@ -57,7 +58,7 @@ func TestNamesAddr(t *testing.T) {
 		{"http://127.0.0.1:43210/ http://127.0.0.1:4321/", true},
 		{"127.0.0.1:432", false},
 	} {
-		if got := lab.NamesAddr(tc.arg, "127.0.0.1:4321"); got != tc.want {
+		if got := proc.NamesAddr(tc.arg, "127.0.0.1:4321"); got != tc.want {
 			t.Errorf("NamesAddr(%q): got %v, want %v", tc.arg, got, tc.want)
 		}
 	}
@@ -80,7 +81,7 @@ func TestLeakCheckSeesOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { lab.KillAndReap(map[int]string{orphan: "waiter"}) })
+	t.Cleanup(func() { proc.KillAndReap(map[int]string{orphan: "waiter"}) })
 	if _, found := processesWithArgument(addr)[orphan]; !found {
 		t.Errorf("want the orphan %d, which names %s, among the suite's processes; got %v", orphan, addr, processesWithArgument(addr))
 	}
@@ -93,9 +94,9 @@ func TestLeftoversFindHAProxy(t *testing.T) {
 	t.Parallel()
 	requireHAProxy(t)
 	dir := shortTempDir(t)
-	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	cfg := haproxy.HAProxyConfig{Listen: freePort(t), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
 	start := starter(t)
-	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	h, err := haproxy.StartHAProxy(start, dir, cfg, readyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

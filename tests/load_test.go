@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
 // 50 keep-alive clients hammer a slow GET / and SIGTERM lands mid-run.
@@ -40,18 +41,18 @@ func TestUnderLoad(t *testing.T) {
 			s.signal(t, syscall.SIGTERM)
 			state := s.waitExit(t)
 			heyRun.assertExitedWith(t, heyRun.waitExit(t), 0)
-			report := lab.ParseHey(heyRun.out.String())
+			report := client.ParseHey(heyRun.out.String())
 			t.Logf("%s: statuses %v, errors %v", name, report.Statuses, report.Errors)
 
 			if name == "01-basic" {
 				s.assertKilledBy(t, state, syscall.SIGTERM)
-				if report.Errors[lab.Cut] == 0 {
+				if report.Errors[client.Cut] == 0 {
 					t.Errorf("want requests cut by the kill, got none\nhey:\n%s", heyRun.out)
 				}
 				return
 			}
 			s.assertExitedWith(t, state, 0)
-			for _, class := range []lab.Class{lab.Cut, lab.Timeout, lab.Other} {
+			for _, class := range []client.Class{client.Cut, client.Timeout, client.Other} {
 				if n := report.Errors[class]; n > 0 {
 					t.Errorf("want no %s request, got %d (e.g. %s)", class, n, report.Examples[class])
 				}
@@ -61,16 +62,16 @@ func TestUnderLoad(t *testing.T) {
 			if started := len(s.out.lines("GET / started")); len(report.Statuses) != 1 || served != started {
 				t.Errorf("want a 200 for each of the %d requests the server started, got %v", started, report.Statuses)
 			}
-			if want := served * len(lab.Welcome); report.Bytes != want {
-				t.Errorf("want %d bytes of %q bodies, got %d", want, lab.Welcome, report.Bytes)
+			if want := served * len(lesson.Welcome); report.Bytes != want {
+				t.Errorf("want %d bytes of %q bodies, got %d", want, lesson.Welcome, report.Bytes)
 			}
 		})
 	}
 }
 
-// hey's error lines are keyed by their full text: lab.ParseHey adds up
+// hey's error lines are keyed by their full text: client.ParseHey adds up
 // the counts of lines that differ only in ephemeral ports, and sorts each
-// with lab.ClassifyText, the one classifier load.sh and the tests share.
+// with client.ClassifyText, the one classifier load.sh and the tests share.
 // The lines are shaped as hey prints them (one per distinct error text).
 func TestParseHey(t *testing.T) {
 	t.Parallel()
@@ -90,8 +91,8 @@ Error distribution:
   [1]	Get "http://127.0.0.1:8080/": dial tcp 127.0.0.1:51999->127.0.0.1:8080: something new
   [2]	Get "http://127.0.0.1:8080/": dial tcp 127.0.0.1:52000->127.0.0.1:8080: something new
 `
-	got := lab.ParseHey(summary)
-	want := fmt.Sprint(map[lab.Class]int{lab.Cut: 8, lab.Refused: 40, lab.Timeout: 1, lab.Other: 3})
+	got := client.ParseHey(summary)
+	want := fmt.Sprint(map[client.Class]int{client.Cut: 8, client.Refused: 40, client.Timeout: 1, client.Other: 3})
 	if fmt.Sprint(got.Errors) != want || got.Statuses[200] != 61 || got.Statuses[503] != 2 || got.Served() != 61 {
 		t.Errorf("got statuses %v errors %v, want 200:61 503:2 and %s", got.Statuses, got.Errors, want)
 	}

@@ -17,12 +17,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // readyz sends GET /readyz on a connection of its own.
-func readyz(s *server) lab.Response {
-	return lab.Send(context.Background(), http.MethodGet, s.url("/readyz"))
+func readyz(s *server) client.Response {
+	return client.Send(context.Background(), http.MethodGet, s.url("/readyz"))
 }
 
 // readResponse reads one answer from a raw keep-alive connection.
@@ -69,7 +73,7 @@ func TestReadyzContract(t *testing.T) {
 	signalled := time.Now()
 	s.signal(t, syscall.SIGTERM)
 	// Readiness fails at once: ask until it does, then see how long it took.
-	var first lab.Response
+	var first client.Response
 	for first = readyz(s); first.Status == http.StatusOK && time.Since(signalled) < logTimeout; first = readyz(s) {
 		time.Sleep(time.Millisecond) // polling interval, not synchronisation
 	}
@@ -176,9 +180,9 @@ func requireHAProxy(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal(lab.HAProxyMissing)
+			t.Fatal(haproxy.HAProxyMissing)
 		}
-		t.Skip(lab.HAProxyMissing)
+		t.Skip(haproxy.HAProxyMissing)
 	}
 }
 
@@ -196,12 +200,12 @@ func shortTempDir(t *testing.T) string {
 }
 
 // A rolling restart of three instances behind HAProxy, under load from hey
-// and from keep-alive clients that never resend a request (lab.RawLoad):
+// and from keep-alive clients that never resend a request (client.NeverResend):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
-// (lab.RunRolling, which load.sh --rolling runs too, with the same verdict,
-// lab.RollingMismatches). Same load, same HAProxy configuration,
-// 02-graceful and 05-load-balancer side by side.
+// (scenario.RunRolling, which load.sh --rolling runs too). Same load, same
+// HAProxy configuration, 02-graceful and 05-load-balancer side by side;
+// each case states its promise below.
 //
 // 05 fails no request and needs no retry: HAProxy's runtime API shows
 // each instance DOWN before it stopped accepting. 02 closes its listener
@@ -219,19 +223,22 @@ func TestRollingRestart(t *testing.T) {
 		retries     int
 		healthCheck string
 		args        []string
+		// promise is what the lesson says this rolling restart shows.
+		promise func(t *testing.T, r scenario.RollingResult)
 	}{
-		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lab.RollingDrainDelay(lab.PostTimings).String()}},
+		{"05-load-balancer/retries-3", "05-load-balancer", 3, "/readyz", []string{"-drain-delay", lesson.RollingDrainDelay(lesson.PostTimings).String()},
+			leavesHAProxyBeforeItStopsAccepting},
 		// 02 has no /readyz (it would answer 404): HAProxy can only check
 		// that it accepts connections.
-		{"02-graceful/retries-3", "02-graceful", 3, "", nil},
-		{"02-graceful/retries-0", "02-graceful", 0, "", nil},
+		{"02-graceful/retries-3", "02-graceful", 3, "", nil, needsHAProxysRetries},
+		{"02-graceful/retries-0", "02-graceful", 0, "", nil, costsUsers503s},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
-			cfg := lab.RollingConfig{
+			cfg := scenario.RollingConfig{
 				Program: tc.program, Binary: filepath.Join(binDir, tc.program),
-				Args:        append([]string{"-delay", lab.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
+				Args:        append([]string{"-delay", lesson.RollingHandlerDelay.String(), "-timeout", "20s"}, tc.args...),
 				HealthCheck: tc.healthCheck, Retries: tc.retries,
 				Hey: filepath.Join(binDir, "hey"), Clients: rollingClients, Dir: shortTempDir(t),
 				Limit: exitTimeout,
@@ -239,13 +246,13 @@ func TestRollingRestart(t *testing.T) {
 			start := starter(t)
 			// Another process may take a free port between our probe and
 			// the bind: then try other ports, a few times (as startServer).
-			var result lab.RollingResult
+			var result scenario.RollingResult
 			var err error
 			for attempt := 1; ; attempt++ {
-				addrs := freePortRun(t, 4)
+				addrs := freePorts(t, 4)
 				cfg.Listen, cfg.Instances = addrs[0], addrs[1:]
-				result, err = lab.RunRolling(start, cfg)
-				if err == nil || attempt == 3 || !errors.Is(err, lab.ErrPortBusy) {
+				result, err = scenario.RunRolling(start, cfg)
+				if err == nil || attempt == 3 || !errors.Is(err, proc.ErrPortBusy) {
 					break
 				}
 				t.Logf("attempt %d: %v", attempt, err)
@@ -255,7 +262,7 @@ func TestRollingRestart(t *testing.T) {
 			}
 			t.Logf("%s: hey: %d requests, statuses %v, errors %v; never-resending clients: %d requests, statuses %v, failures %v %q; "+
 				"HAProxy: %d requests logged, %d retries (show stat), %d requests retried and %d stalled (log), slowest %s; 503s: %d",
-				tc.name, result.Requests, result.Statuses, result.Errors, result.Raw.Requests, result.Raw.Statuses, result.Raw.Failures, result.Raw.Examples,
+				tc.name, result.Requests, result.Statuses, result.Errors, result.NeverResend.Requests, result.NeverResend.Statuses, result.NeverResend.Failures, result.NeverResend.Examples,
 				result.Logged, result.Retried, result.RetriedLog, result.Stalled, result.Slowest, result.Rejected())
 			if result.RetriedLine != "" {
 				t.Logf("a retried request in HAProxy's log: %s", result.RetriedLine)
@@ -265,21 +272,76 @@ func TestRollingRestart(t *testing.T) {
 					r.Server, r.OldPID, since(r.Signalled, r.Down), since(r.Signalled, r.Stopping), r.Exit,
 					since(r.Signalled, r.Exited), r.NewPID, since(r.Signalled, r.Up), r.Probes)
 			}
-			for _, mismatch := range lab.RollingMismatches([]lab.RollingResult{result}) {
-				t.Error(mismatch)
+			for _, r := range result.Restarts {
+				if r.Exit != "exit 0" {
+					t.Errorf("%s (pid %d) ended with %s, want exit 0: every instance drains and exits 0", r.Server, r.OldPID, r.Exit)
+				}
+			}
+			tc.promise(t, result)
+			if t.Failed() {
+				return
+			}
+			// load.sh --rolling judges its runs with scenario.RollingMismatches:
+			// it must agree with the promises above.
+			if mismatches := scenario.RollingMismatches([]scenario.RollingResult{result}); len(mismatches) > 0 {
+				t.Errorf("load.sh --rolling's verdict contradicts this test's: %q", mismatches)
 			}
 		})
 	}
 }
 
-// starter is a lab.Starter for the rolling restarts and HAProxy: each
+// leavesHAProxyBeforeItStopsAccepting is 05's promise: at SIGTERM its
+// /readyz answers 503 while it keeps serving, so HAProxy takes it out
+// (DOWN) before its listener closes. Not one request fails, hey's nor the
+// clients' that never resend nor the probes', and HAProxy never retries
+// one: not in show stat, not in its log, none stalled.
+func leavesHAProxyBeforeItStopsAccepting(t *testing.T, r scenario.RollingResult) {
+	t.Helper()
+	if n := r.Failed(); n > 0 {
+		t.Errorf("%d of hey's requests failed (statuses %v, errors %v), want none", n, r.Statuses, r.Errors)
+	}
+	if n := r.NeverResend.Failed(); n > 0 {
+		t.Errorf("%d requests of the clients that never resend failed (%v), want none", n, r.NeverResend.Failures)
+	}
+	if n := r.ProbesFailed(); n > 0 {
+		t.Errorf("%d probes failed (%v), want none", n, r.Probes())
+	}
+	if r.Retried > 0 || r.RetriedLog > 0 || r.Stalled > 0 {
+		t.Errorf("HAProxy retried %d connections (show stat); its log shows %d requests retried, %d stalled; want none", r.Retried, r.RetriedLog, r.Stalled)
+	}
+	if n := r.DownBeforeStopping(); n != len(r.Restarts) {
+		t.Errorf("%d of %d instances DOWN in HAProxy before they stopped accepting, want all", n, len(r.Restarts))
+	}
+}
+
+// needsHAProxysRetries is 02's behind HAProxy with retries: 02 closes its
+// listener at SIGTERM while HAProxy still has it UP, so the connections
+// HAProxy sends it are refused; HAProxy retries them (show stat), and the
+// requests stall for the retry (its log).
+func needsHAProxysRetries(t *testing.T, r scenario.RollingResult) {
+	t.Helper()
+	if r.Retried == 0 || r.Stalled == 0 {
+		t.Errorf("HAProxy retried %d connections (show stat), %d requests stalled (log); want some of each", r.Retried, r.Stalled)
+	}
+}
+
+// costsUsers503s is 02's behind HAProxy without retries: what its closed
+// listener refuses, HAProxy answers with 503.
+func costsUsers503s(t *testing.T, r scenario.RollingResult) {
+	t.Helper()
+	if r.Rejected() == 0 {
+		t.Errorf("no 503 (hey's, the other clients', the probes'), want some")
+	}
+}
+
+// starter is a proc.Starter for the rolling restarts and HAProxy: each
 // process it starts is ended at cleanup, its whole process group killed,
 // unless it has exited and been reaped already (a restarted instance):
 // then its PID, and so its group's ID, may belong to another process by
 // now.
-func starter(t *testing.T) lab.Starter {
-	return func(cmd *exec.Cmd) (*lab.Process, error) {
-		p, err := lab.Start(cmd)
+func starter(t *testing.T) proc.Starter {
+	return func(cmd *exec.Cmd) (*proc.Process, error) {
+		p, err := proc.Start(cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -298,11 +360,11 @@ func starter(t *testing.T) lab.Starter {
 	}
 }
 
-// freePortRun is n consecutive free ports, below the ephemeral range (see
-// lab.FreePortRun).
-func freePortRun(t *testing.T, n int) []string {
+// freePorts is n consecutive free ports, below the ephemeral range (see
+// proc.FreePorts).
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	addrs, err := lab.FreePortRun(n)
+	addrs, err := proc.FreePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +373,7 @@ func freePortRun(t *testing.T, n int) []string {
 
 // Callers running at once (the rolling restarts, the demo's and the load
 // script's tests) never get overlapping port runs.
-func TestFreePortRunNoOverlap(t *testing.T) {
+func TestFreePortsNoOverlap(t *testing.T) {
 	t.Parallel()
 	const callers, n = 40, 40
 	runs := make([][]string, callers)
@@ -319,7 +381,7 @@ func TestFreePortRunNoOverlap(t *testing.T) {
 	for i := range runs {
 		wg.Go(func() {
 			var err error
-			runs[i], err = lab.FreePortRun(n)
+			runs[i], err = proc.FreePorts(n)
 			if err != nil {
 				t.Error(err)
 			}
@@ -346,14 +408,14 @@ func since(from, at time.Time) string {
 }
 
 // rollingClients is how many clients hey runs in a rolling restart, and
-// how many never resend: with GET / answering in lab.RollingHandlerDelay,
+// how many never resend: with GET / answering in lesson.RollingHandlerDelay,
 // some 300 requests a second, many of which fall into the moment when
 // 02's port refuses connections (20 to 200 ms here). That some do is
-// certain: RunRolling's probes (lab.RestartOne) send one round-robin
+// certain: RunRolling's probes (scenario.RestartOne) send one round-robin
 // cycle through HAProxy in that moment.
 const rollingClients = 8
 
-// HAProxy on a busy frontend port: lab's busy-port error, which the tests
+// HAProxy on a busy frontend port: proc.ErrPortBusy, which the tests
 // and scripts retry on other ports, and HAProxy's own line saying why.
 func TestHAProxyBusyPort(t *testing.T) {
 	t.Parallel()
@@ -364,14 +426,14 @@ func TestHAProxyBusyPort(t *testing.T) {
 	}
 	defer busy.Close()
 	dir := shortTempDir(t)
-	cfg := lab.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
+	cfg := haproxy.HAProxyConfig{Listen: busy.Addr().String(), Servers: []string{freePort(t)}, Retries: 3, Socket: dir + "/admin.sock"}
 	start := starter(t)
-	h, err := lab.StartHAProxy(start, dir, cfg, readyTimeout)
+	h, err := haproxy.StartHAProxy(start, dir, cfg, readyTimeout)
 	if err == nil {
 		t.Fatalf("want HAProxy to fail on the busy port %s, it runs (pid %d)", cfg.Listen, h.PID())
 	}
-	if !errors.Is(err, lab.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
-		t.Errorf("want lab.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
+	if !errors.Is(err, proc.ErrPortBusy) || !strings.Contains(err.Error(), "cannot bind socket (Address already in use)") {
+		t.Errorf("want proc.ErrPortBusy with HAProxy's line about the bind, got: %v", err)
 	}
 }
 
@@ -390,8 +452,8 @@ func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
 		pids[strconv.Itoa(s.PID())] = true
 	}
 	dir := shortTempDir(t)
-	cfg := lab.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
-	h, err := lab.StartHAProxy(starter(t), dir, cfg, readyTimeout)
+	cfg := haproxy.HAProxyConfig{Listen: freePort(t), Servers: servers, Retries: 3, Socket: dir + "/admin.sock"}
+	h, err := haproxy.StartHAProxy(starter(t), dir, cfg, readyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,10 +461,10 @@ func TestHAProxyProbeCycleReachesEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for cycle := range 5 {
-		answers := make([]lab.Response, len(servers))
+		answers := make([]client.Response, len(servers))
 		var wg sync.WaitGroup
 		for i := range answers {
-			wg.Go(func() { answers[i] = lab.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
+			wg.Go(func() { answers[i] = client.Send(context.Background(), http.MethodGet, "http://"+cfg.Listen+"/") })
 		}
 		wg.Wait()
 		reached := map[string]bool{}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // scripts/load.sh, as a class would run it: hey against each program,
@@ -28,24 +28,24 @@ func TestLoadScript(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		want map[string]map[string]func(lab.LoadResult) bool // program, clients, signal; what: the check
+		want map[string]map[string]func(scenario.LoadResult) bool // program, clients, signal; what: the check
 	}{
 		// -z 4s rather than --fast's 2s: room for a slow restart on a busy machine.
-		{"restart", []string{"--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
+		{"restart", []string{"--fast", "-z", "4s"}, map[string]map[string]func(scenario.LoadResult) bool{
 			"01-basic, hey, SIGTERM":    {"cut > 0": cutSome, "killed by SIGTERM": exitedWith("SIGTERM")},
 			"02-graceful, hey, SIGTERM": {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
 			"03-workers, hey, SIGTERM":  {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
 		}},
-		{"upgrade", []string{"--upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(lab.LoadResult) bool{
+		{"upgrade", []string{"--upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(scenario.LoadResult) bool{
 			"02-graceful, hey, SIGTERM":     {"refused > 0": refusedSome, "cut == 0": cutNone, "exit 0": exitedWith("exit 0")},
 			"04-zero-downtime, hey, SIGHUP": handOver,
 			"02-graceful, never resend, keep-alive, SIGTERM": {
 				"exit 0": exitedWith("exit 0"), "served > 0": servedSome,
-				"the new process answers": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
+				"the new process answers": func(r scenario.LoadResult) bool { return r.AfterOldExit > 0 },
 			},
 			"04-zero-downtime, never resend, keep-alive, SIGHUP": handOver,
 		}},
-		{"arrival", []string{"--arrival", "--fast", "-z", "3s"}, map[string]map[string]func(lab.LoadResult) bool{
+		{"arrival", []string{"--arrival", "--fast", "-z", "3s"}, map[string]map[string]func(scenario.LoadResult) bool{
 			"02-graceful, never resend, fresh, SIGTERM":      stopUnderArrival,
 			"03-workers, never resend, fresh, SIGTERM":       stopUnderArrival,
 			"04-zero-downtime, never resend, fresh, SIGTERM": stopUnderArrival,
@@ -71,11 +71,11 @@ func TestLoadScript(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the --json report: %v\noutput:\n%s", err, script.out)
 			}
-			var got lab.LoadReport
+			var got scenario.LoadReport
 			if err := json.Unmarshal(data, &got); err != nil {
 				t.Fatalf("the --json report: %v\n%s", err, data)
 			}
-			results := make(map[string]lab.LoadResult)
+			results := make(map[string]scenario.LoadResult)
 			for _, r := range got.Results {
 				key := r.Program + ", " + r.Clients + ", " + r.Signal
 				results[key] = r
@@ -108,28 +108,28 @@ func TestLoadScript(t *testing.T) {
 
 // handOver is what 04's SIGHUP must show, whatever the clients: nothing
 // refused or cut, the old process exits 0, and v2 serves on alone.
-var handOver = map[string]func(lab.LoadResult) bool{
-	"refused == 0": func(r lab.LoadResult) bool { return r.Refused == 0 },
+var handOver = map[string]func(scenario.LoadResult) bool{
+	"refused == 0": func(r scenario.LoadResult) bool { return r.Refused == 0 },
 	"cut == 0":     cutNone,
 	"exit 0":       exitedWith("exit 0"),
-	"v2 serves, named by the PID file": func(r lab.LoadResult) bool {
+	"v2 serves, named by the PID file": func(r scenario.LoadResult) bool {
 		return r.NewVersion == "v2" && r.NewPID > 0 && r.PIDFilePID == r.NewPID
 	},
-	"v2 answers once v1 is gone": func(r lab.LoadResult) bool { return r.AfterOldExit > 0 },
+	"v2 answers once v1 is gone": func(r scenario.LoadResult) bool { return r.AfterOldExit > 0 },
 }
 
 // stopUnderArrival is what a stop shows while clients keep arriving: the
 // ones that come once the listener is closed are refused, and the process
 // exits 0 having answered some. What it cuts is logged, not checked.
-var stopUnderArrival = map[string]func(lab.LoadResult) bool{
+var stopUnderArrival = map[string]func(scenario.LoadResult) bool{
 	"refused > 0": refusedSome, "served > 0": servedSome, "exit 0": exitedWith("exit 0"),
 }
 
-func cutSome(r lab.LoadResult) bool     { return r.Cut > 0 }
-func cutNone(r lab.LoadResult) bool     { return r.Cut == 0 }
-func refusedSome(r lab.LoadResult) bool { return r.Refused > 0 }
-func servedSome(r lab.LoadResult) bool  { return r.Served > 0 }
+func cutSome(r scenario.LoadResult) bool     { return r.Cut > 0 }
+func cutNone(r scenario.LoadResult) bool     { return r.Cut == 0 }
+func refusedSome(r scenario.LoadResult) bool { return r.Refused > 0 }
+func servedSome(r scenario.LoadResult) bool  { return r.Served > 0 }
 
-func exitedWith(text string) func(lab.LoadResult) bool {
-	return func(r lab.LoadResult) bool { return r.Exit == text }
+func exitedWith(text string) func(scenario.LoadResult) bool {
+	return func(r scenario.LoadResult) bool { return r.Exit == text }
 }

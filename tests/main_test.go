@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // examples are the programs under test, built once by TestMain.
@@ -55,7 +55,7 @@ func runSuite(m *testing.M) int {
 	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
 	// server `go run` starts) are handed to this process instead of init,
 	// so tests can wait for them and read their exit status.
-	if err := lab.SetSubreaper(); err != nil {
+	if err := proc.SetSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER):", err)
 		return 1
 	}
@@ -80,11 +80,11 @@ func runSuite(m *testing.M) int {
 		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
 	for _, build := range []func() error{
-		func() error { return lab.Build(binDir, raceEnabled, pkgs...) },
+		func() error { return proc.Build(binDir, raceEnabled, pkgs...) },
 		func() error {
-			return lab.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
+			return proc.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
 		},
-		func() error { return lab.BuildHey(binDir) },
+		func() error { return proc.BuildHey(binDir) },
 	} {
 		if err := build(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -100,7 +100,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		code = 1
 	}
-	lab.ReapOrphans()
+	proc.ReapOrphans()
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)
 		killLeftovers()

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // entrypoint is a container entry point as many images have one: a shell
@@ -28,7 +28,7 @@ const entrypoint = `echo "entrypoint: starting the server"; "$0" "$@"; echo "ent
 func inPIDNamespace(t *testing.T, addr string, args ...string) (*process, int) {
 	t.Helper()
 	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child"}, args...)...)
-	cmd.Env = lab.ServerEnv()
+	cmd.Env = proc.ServerEnv()
 	p := startProcess(t, cmd)
 	// The child's PID, once unshare has forked it.
 	children := fmt.Sprintf("/proc/%d/task/%d/children", p.PID(), p.PID())
@@ -40,7 +40,7 @@ func inPIDNamespace(t *testing.T, addr string, args ...string) (*process, int) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := lab.WaitListening(addr, readyTimeout, p.exited); err != nil {
+			if err := proc.WaitListening(addr, proc.Connect, readyTimeout, p.exited); err != nil {
 				t.Fatalf("unshare %s: %v\noutput:\n%s", strings.Join(args, " "), err, p.out)
 			}
 			return p, pid

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // `go run` builds the server and runs it as a child. A `kill` (SIGTERM)
@@ -32,7 +32,7 @@ func TestGoRunHidesSignals(t *testing.T) {
 	goRun := startProcess(t, cmd) // its cleanup kills the group: the orphan too
 
 	// go run compiles first: on a fresh machine that takes a while.
-	if err := lab.WaitListening(addr, 5*time.Minute, goRun.exited); err != nil {
+	if err := proc.WaitListening(addr, proc.Connect, 5*time.Minute, goRun.exited); err != nil {
 		t.Fatalf("go run ./02-graceful: %v\noutput:\n%s", err, goRun.out)
 	}
 	goRun.signal(t, syscall.SIGTERM)

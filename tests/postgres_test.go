@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
 	"github.com/graceful-shutdown-lab/lab/internal/pgcluster"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // suitePostgres is the suite's PostgreSQL server: DATABASE_URL's, or a
@@ -44,7 +44,7 @@ func startCluster() (*pgcluster.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	lab.RememberArgument(c.DataDir())
+	proc.RememberArgument(c.DataDir())
 	return c, nil
 }
 
@@ -91,7 +91,7 @@ func TestLeftoversFindPostgres(t *testing.T) {
 	t.Cleanup(func() { _ = c.Stop() })
 	found := 0
 	for pid, command := range leftovers() {
-		if lab.NamesAddr(command, c.DataDir()) {
+		if proc.NamesAddr(command, c.DataDir()) {
 			found++
 			t.Logf("leftover while running: pid %d %s", pid, command)
 		}
@@ -103,7 +103,7 @@ func TestLeftoversFindPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	for pid, command := range leftovers() {
-		if lab.NamesAddr(command, c.DataDir()) {
+		if proc.NamesAddr(command, c.DataDir()) {
 			t.Errorf("the leftover check still names pid %d (%s) once the cluster has stopped", pid, command)
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
 
 // go test ./tests -run TestRender -update writes the golden files anew.
@@ -50,54 +52,54 @@ func TestRenderTimeline(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		timeline lab.Timeline
+		timeline report.Timeline
 	}{
-		{"steps", lab.Timeline{Start: at(0), Signal: at(600), SignalName: "SIGINT", Legend: lab.LegendSteps, Rows: []lab.TimelineRow{
-			{Label: "req1", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(0), To: at(2000), Fill: '=', End: 'o'}}},
-			{Label: "cut", Note: "empty reply after 0.45 s", Spans: []lab.Span{{From: at(200), To: at(650), Fill: '=', End: 'X'}}},
-			{Label: "job1", OK: true, Note: "done 0.50 s after queued", Spans: []lab.Span{
+		{"steps", report.Timeline{Start: at(0), Signal: at(600), SignalName: "SIGINT", Legend: report.LegendSteps, Rows: []report.TimelineRow{
+			{Label: "req1", OK: true, Note: "200 after 2.00 s", Spans: []report.Span{{From: at(0), To: at(2000), Fill: '=', End: 'o'}}},
+			{Label: "cut", Note: "empty reply after 0.45 s", Spans: []report.Span{{From: at(200), To: at(650), Fill: '=', End: 'X'}}},
+			{Label: "job1", OK: true, Note: "done 0.50 s after queued", Spans: []report.Span{
 				{From: at(250), To: at(250), Fill: '.'}, {From: at(250), To: at(750), Fill: '=', End: 'o'}}},
-			{Label: "job3", OK: true, Note: "done 1.50 s after queued", Spans: []lab.Span{
+			{Label: "job3", OK: true, Note: "done 1.50 s after queued", Spans: []report.Span{
 				{From: at(260), To: at(1260), Fill: '.'}, {From: at(1260), To: at(1760), Fill: '=', End: 'o'}}},
-			{Label: "late", Note: "refused after 0.00 s", Spans: []lab.Span{{From: at(700), To: at(701), Fill: '=', End: 'X'}}},
-			{Label: "server", OK: true, Note: "exit 0 at 2.45 s", Spans: []lab.Span{{From: at(0), To: at(2450), Fill: '-', End: 'o'}}},
+			{Label: "late", Note: "refused after 0.00 s", Spans: []report.Span{{From: at(700), To: at(701), Fill: '=', End: 'X'}}},
+			{Label: "server", OK: true, Note: "exit 0 at 2.45 s", Spans: []report.Span{{From: at(0), To: at(2450), Fill: '-', End: 'o'}}},
 		}}},
-		{"upgrade", lab.Timeline{Start: at(0), Signal: at(900), SignalName: "SIGHUP", Legend: lab.LegendUpgrade, Rows: []lab.TimelineRow{
-			{Label: "client1", OK: true, Note: "2 x v1, 2 x v2, 0 failed", Spans: []lab.Span{
+		{"upgrade", report.Timeline{Start: at(0), Signal: at(900), SignalName: "SIGHUP", Legend: report.LegendUpgrade, Rows: []report.TimelineRow{
+			{Label: "client1", OK: true, Note: "2 x v1, 2 x v2, 0 failed", Spans: []report.Span{
 				{From: at(0), To: at(450), Fill: '1', End: 'o'}, {From: at(450), To: at(950), Fill: '1', End: 'o'},
 				{From: at(950), To: at(1400), Fill: '2', End: 'o'}, {From: at(1400), To: at(1850), Fill: '2', End: 'o'}}},
-			{Label: "client2", Note: "1 x v1, 1 x v2, 1 failed", Spans: []lab.Span{
+			{Label: "client2", Note: "1 x v1, 1 x v2, 1 failed", Spans: []report.Span{
 				{From: at(100), To: at(550), Fill: '1', End: 'o'}, {From: at(550), To: at(900), Fill: '=', End: 'X'},
 				{From: at(900), To: at(1350), Fill: '2', End: 'o'}}},
-			{Label: "old", OK: true, Note: "v1, PID 100: exit 0 at 1.20 s", Spans: []lab.Span{{From: at(0), To: at(1200), Fill: '-', End: 'o'}}},
-			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []lab.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
+			{Label: "old", OK: true, Note: "v1, PID 100: exit 0 at 1.20 s", Spans: []report.Span{{From: at(0), To: at(1200), Fill: '-', End: 'o'}}},
+			{Label: "new", OK: true, Note: "v2, PID 101: serving at 0.91 s, gone at 2.00 s", Spans: []report.Span{{From: at(910), To: at(2000), Fill: '-', End: 'o'}}},
 		}}},
-		{"streaming", lab.Timeline{Start: at(0), Signal: at(1200), SignalName: "SIGTERM", Legend: lab.LegendStreaming, Rows: []lab.TimelineRow{
-			{Label: "stream", OK: true, Note: "ended 3 ms after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(1203), Fill: '=', End: 'o'}}},
-			{Label: "socket", OK: true, Note: "closed 10 ms after SIGTERM", Spans: []lab.Span{{From: at(500), To: at(1210), Fill: '=', End: 'o'}}},
-			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []lab.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
-			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []lab.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
-			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []lab.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
+		{"streaming", report.Timeline{Start: at(0), Signal: at(1200), SignalName: "SIGTERM", Legend: report.LegendStreaming, Rows: []report.TimelineRow{
+			{Label: "stream", OK: true, Note: "ended 3 ms after SIGTERM", Spans: []report.Span{{From: at(0), To: at(1203), Fill: '=', End: 'o'}}},
+			{Label: "socket", OK: true, Note: "closed 10 ms after SIGTERM", Spans: []report.Span{{From: at(500), To: at(1210), Fill: '=', End: 'o'}}},
+			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []report.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
+			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []report.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
+			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []report.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
 		}}},
-		{"durable", lab.Timeline{Start: at(0), Signal: at(400), SignalName: "SIGKILL", Legend: lab.LegendDurable, Rows: []lab.TimelineRow{
-			{Label: "job1", OK: true, Note: "done, 2 attempts, 1 effect", Spans: []lab.Span{
+		{"durable", report.Timeline{Start: at(0), Signal: at(400), SignalName: "SIGKILL", Legend: report.LegendDurable, Rows: []report.TimelineRow{
+			{Label: "job1", OK: true, Note: "done, 2 attempts, 1 effect", Spans: []report.Span{
 				{From: at(0), To: at(10), Fill: '.'}, {From: at(10), To: at(400), Fill: '=', End: 'X'},
 				{From: at(400), To: at(1050), Fill: '~'}, {From: at(1050), To: at(1050), Fill: '.'},
 				{From: at(1050), To: at(2050), Fill: '=', End: 'o'}}},
-			{Label: "job3", OK: true, Note: "done, 1 attempt, 1 effect", Spans: []lab.Span{
+			{Label: "job3", OK: true, Note: "done, 1 attempt, 1 effect", Spans: []report.Span{
 				{From: at(20), To: at(450), Fill: '.'}, {From: at(450), To: at(1450), Fill: '=', End: 'o'}}},
-			{Label: "server1", Note: "killed by SIGKILL at 0.40 s", Spans: []lab.Span{{From: at(0), To: at(400), Fill: '-', End: 'X'}}},
-			{Label: "server2", OK: true, Note: "exit 0 at 2.10 s", Spans: []lab.Span{{From: at(420), To: at(2100), Fill: '-', End: 'o'}}},
+			{Label: "server1", Note: "killed by SIGKILL at 0.40 s", Spans: []report.Span{{From: at(0), To: at(400), Fill: '-', End: 'X'}}},
+			{Label: "server2", OK: true, Note: "exit 0 at 2.10 s", Spans: []report.Span{{From: at(420), To: at(2100), Fill: '-', End: 'o'}}},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			for _, colours := range []struct {
 				suffix string
-				c      lab.Colours
-			}{{"", lab.NoColours}, {".colour", lab.TerminalColours}} {
+				c      report.Colours
+			}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
 				var out bytes.Buffer
-				lab.RenderTimeline(&out, colours.c, tc.timeline)
+				report.RenderTimeline(&out, colours.c, tc.timeline)
 				assertGolden(t, "timeline-"+tc.name+colours.suffix, out.Bytes())
 			}
 		})
@@ -108,10 +110,10 @@ func TestRenderTimeline(t *testing.T) {
 func TestRenderVerdicts(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	lab.RenderVerdicts(&out, lab.NoColours, "03-workers", []lab.Verdict{
-		{Label: "req1", Got: lab.Answered, Want: lab.Answered},
+	report.RenderVerdicts(&out, report.NoColours, "03-workers", []lesson.Verdict{
+		{Label: "req1", Got: lesson.Answered, Want: lesson.Answered},
 		{Label: "job3", Got: "job 3 abandoned: context canceled", Want: "job 3 done"},
-		{Label: "late-job", Got: lab.Refusal, Want: lab.Refusal},
+		{Label: "late-job", Got: lesson.Refusal, Want: lesson.Refusal},
 	})
 	assertGolden(t, "verdicts", out.Bytes())
 }
@@ -124,16 +126,16 @@ func TestHeyReport(t *testing.T) {
 	for _, tc := range []struct {
 		file     string
 		statuses map[int]int
-		errors   map[lab.Class]int
+		errors   map[client.Class]int
 	}{
-		{"refused", nil, map[lab.Class]int{lab.Refused: 20}},
-		{"eof", nil, map[lab.Class]int{lab.Cut: 20}},
-		{"reset", nil, map[lab.Class]int{lab.Cut: 20}},
-		{"broken-pipe", nil, map[lab.Class]int{lab.Cut: 18, lab.Other: 2}},
-		{"write-reset", nil, map[lab.Class]int{lab.Cut: 18, lab.Other: 2}},
-		{"idle-closed-dx", map[int]int{200: 160}, map[lab.Class]int{lab.Cut: 40}},
-		{"timeout", nil, map[lab.Class]int{lab.Timeout: 20}},
-		{"mixed-dx", map[int]int{200: 111, 500: 18}, map[lab.Class]int{lab.Cut: 52, lab.Timeout: 19}},
+		{"refused", nil, map[client.Class]int{client.Refused: 20}},
+		{"eof", nil, map[client.Class]int{client.Cut: 20}},
+		{"reset", nil, map[client.Class]int{client.Cut: 20}},
+		{"broken-pipe", nil, map[client.Class]int{client.Cut: 18, client.Other: 2}},
+		{"write-reset", nil, map[client.Class]int{client.Cut: 18, client.Other: 2}},
+		{"idle-closed-dx", map[int]int{200: 160}, map[client.Class]int{client.Cut: 40}},
+		{"timeout", nil, map[client.Class]int{client.Timeout: 20}},
+		{"mixed-dx", map[int]int{200: 111, 500: 18}, map[client.Class]int{client.Cut: 52, client.Timeout: 19}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
@@ -141,7 +143,7 @@ func TestHeyReport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := lab.ParseHey(string(data))
+			got := client.ParseHey(string(data))
 			if !mapsEqual(got.Statuses, tc.statuses) || !mapsEqual(got.Errors, tc.errors) {
 				t.Errorf("got statuses %v errors %v, want %v %v", got.Statuses, got.Errors, tc.statuses, tc.errors)
 			}

@@ -15,7 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // riverRescueWait bounds how long River takes to rescue the job of a
@@ -53,7 +54,7 @@ func queryInt(t *testing.T, url, query string, args ...any) int {
 
 // firstToLog waits until one of the processes logged text, and returns it
 // with the line.
-func firstToLog(t *testing.T, ps []*server, text string) (*server, lab.Line) {
+func firstToLog(t *testing.T, ps []*server, text string) (*server, proc.Line) {
 	t.Helper()
 	deadline := time.Now().Add(logTimeout)
 	for {
@@ -75,7 +76,7 @@ var rescuerRan = regexp.MustCompile(`JobRescuer: Ran successfully .*num_jobs_ret
 
 // rescueLine returns the first line of any of ps that says River's
 // rescuer queued a stuck job again.
-func rescueLine(ps []*server) (lab.Line, bool) {
+func rescueLine(ps []*server) (proc.Line, bool) {
 	for _, p := range ps {
 		for _, line := range p.out.All() {
 			if rescuerRan.MatchString(line.Text) {
@@ -83,7 +84,7 @@ func rescueLine(ps []*server) (lab.Line, bool) {
 			}
 		}
 	}
-	return lab.Line{}, false
+	return proc.Line{}, false
 }
 
 // Three instances on one database. SIGKILL the one that runs a job: its
@@ -172,7 +173,7 @@ func TestThreeInstances(t *testing.T) {
 		// written its report of every attempt this process ran.
 		ended := regexp.MustCompile(fmt.Sprintf(`job %d (done|returned to the queue \(attempt 1\)|not completed \(attempt 1\)|attempt 1: )`, id))
 		deadline := time.Now().Add(logTimeout)
-		for !slices.ContainsFunc(a.out.All(), func(l lab.Line) bool { return ended.MatchString(l.Text) }) {
+		for !slices.ContainsFunc(a.out.All(), func(l proc.Line) bool { return ended.MatchString(l.Text) }) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the stalled instance did not say how its attempt ended within %s\noutput:\n%s", logTimeout, a.out)
 			}
@@ -192,7 +193,7 @@ func TestThreeInstances(t *testing.T) {
 		// The mechanism: the attempt's context ended at its deadline, so
 		// it never reached its completion's transaction.
 		late := regexp.MustCompile(fmt.Sprintf(`job %d (returned to the queue|not completed) \(attempt 1\): .*context deadline exceeded`, id))
-		if !slices.ContainsFunc(a.out.All(), func(l lab.Line) bool { return late.MatchString(l.Text) }) {
+		if !slices.ContainsFunc(a.out.All(), func(l proc.Line) bool { return late.MatchString(l.Text) }) {
 			t.Errorf("want the stalled attempt ended by its deadline, %q\noutput:\n%s", late, a.out)
 		}
 		for _, p := range []*server{b, c} {
@@ -230,14 +231,14 @@ func TestThreeInstances(t *testing.T) {
 				mu.Lock()
 				p := live[rand.IntN(len(live))]
 				mu.Unlock()
-				r := lab.SendBody(context.Background(), http.MethodPost, p.url("/jobs"), "rolling", nil)
+				r := client.SendBody(context.Background(), http.MethodPost, p.url("/jobs"), "rolling", nil)
 				var id int
 				switch {
 				case r.Err == nil && r.Status == http.StatusAccepted && parseID(r.Body, &id):
 					mu.Lock()
 					accepted = append(accepted, id)
 					mu.Unlock()
-				case r.Err != nil && lab.Classify(r.Err) == lab.Refused:
+				case r.Err != nil && client.Classify(r.Err) == client.Refused:
 					mu.Lock()
 					refused++ // picked just before it left the live list
 					mu.Unlock()

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // Generous guards for a busy 2-core machine under -race: they catch a hang,
@@ -26,18 +26,18 @@ const (
 	quitGrace = 2 * time.Second
 )
 
-// process is a program the suite started (lab.Process), with the test's
+// process is a program the suite started (proc.Process), with the test's
 // vocabulary: every helper fails the test instead of returning an error.
 type process struct {
-	*lab.Process
+	*proc.Process
 	name   string
 	cmd    *exec.Cmd
 	out    output
 	exited chan struct{}
 }
 
-// output is a process's output (lab.Output).
-type output struct{ *lab.Output }
+// output is a process's output (proc.Output).
+type output struct{ *proc.Output }
 
 // lines returns the complete lines containing text.
 func (o output) lines(text string) []string { return o.Lines(text) }
@@ -70,11 +70,11 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 			// Whoever answered may be another program that took the port
 			// (a second test suite on the machine), with ours on its way
 			// to "address already in use".
-			if err = (&lab.Server{Process: s.Process, Addr: s.addr}).OwnsPort(); err == nil {
+			if err = (&proc.Server{Process: s.Process, Addr: s.addr}).OwnsPort(); err == nil {
 				return s
 			}
 		}
-		if attempt == 3 || !(errors.Is(err, lab.ErrPortBusy) || strings.Contains(s.out.String(), "address already in use")) {
+		if attempt == 3 || !(errors.Is(err, proc.ErrPortBusy) || strings.Contains(s.out.String(), "address already in use")) {
 			t.Fatalf("%s did not start: %v\noutput:\n%s", s.name, err, s.out)
 		}
 	}
@@ -83,7 +83,7 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 // launch starts the binary at path without waiting for it to listen.
 func launch(t *testing.T, path, addr string, args ...string) *server {
 	t.Helper()
-	s, err := lab.Launch(path, addr, args...)
+	s, err := proc.StartServer(path, addr, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func launch(t *testing.T, path, addr string, args ...string) *server {
 // output, and has t.Cleanup end the group.
 func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 	t.Helper()
-	p, err := lab.Start(cmd)
+	p, err := proc.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 // track wraps a started process and has t.Cleanup end its group. A process
 // still running when its test failed gets SIGQUIT first: a Go program then
 // prints every goroutine, which shows where it hung.
-func track(t *testing.T, p *lab.Process) *process {
+func track(t *testing.T, p *proc.Process) *process {
 	t.Cleanup(func() {
 		if t.Failed() && p.Quit(quitGrace) {
 			t.Logf("%s was still running: SIGQUIT, then its output:\n%s", p.Name, p.Out)
@@ -118,7 +118,7 @@ func track(t *testing.T, p *lab.Process) *process {
 
 // waitReady polls until the server accepts a TCP connection.
 func (s *server) waitReady() error {
-	return lab.WaitListening(s.addr, readyTimeout, s.exited)
+	return proc.WaitListening(s.addr, proc.Connect, readyTimeout, s.exited)
 }
 
 func (s *server) url(path string) string {
@@ -181,7 +181,7 @@ func (s *process) waitLog(t *testing.T, text string, n int) {
 // listener is closed. It fails the test if that takes longer than within.
 func (s *server) waitRefused(t *testing.T, within time.Duration) {
 	t.Helper()
-	if err := lab.WaitRefused(s.addr, within); err != nil {
+	if err := proc.WaitRefused(s.addr, within); err != nil {
 		t.Fatalf("%s: %v", s.name, err)
 	}
 }
@@ -208,7 +208,7 @@ func (s *process) assertKilledBy(t *testing.T, state *os.ProcessState, sig sysca
 // freePort returns a loopback address that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := lab.FreePort()
+	addr, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

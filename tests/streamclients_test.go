@@ -19,7 +19,7 @@ import (
 // Clients for long-lived connections and HTTP/2, free of testing.T: Go's
 // client speaking HTTP/2 without TLS, a request Go's client never resends,
 // and a raw HTTP/2 connection that shows the frames the server sends. The
-// SSE events curl printed are read by lab.ParseSSE, which the demo uses too.
+// SSE events curl printed are read by client.ParseSSE, which the demo uses too.
 
 // curlCommand is curl with args, bounded by clientTimeout, its errors
 // shown (-sS).

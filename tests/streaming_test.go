@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
 	"golang.org/x/net/http2"
 )
 
@@ -58,7 +58,7 @@ func TestSSEAtShutdown(t *testing.T) {
 			streamEnded := time.Since(signalled)
 			state := s.waitExit(t)
 			exited := time.Since(signalled)
-			events := lab.ParseSSE(curl.out.String())
+			events := client.ParseSSE(curl.out.String())
 			t.Logf("%s: stream ended %s and server exited %s after SIGTERM (budget %s), curl %s, %d events",
 				name, streamEnded.Round(time.Millisecond), exited.Round(time.Millisecond), budget, curlState, len(events))
 
@@ -85,7 +85,7 @@ func TestSSEAtShutdown(t *testing.T) {
 			if last.Name != "shutdown" || last.Data == "" || last.Retry != "2000" {
 				t.Errorf("want a last event shutdown with data and retry 2000, got %+v\ncurl:\n%s", last, curl.out)
 			}
-			if slices.ContainsFunc(events[:len(events)-1], func(e lab.SSEEvent) bool { return e.Name != "tick" }) {
+			if slices.ContainsFunc(events[:len(events)-1], func(e client.SSEEvent) bool { return e.Name != "tick" }) {
 				t.Errorf("want only ticks before the shutdown event, got %+v", events)
 			}
 			if exited > promptExit {
@@ -187,7 +187,7 @@ func TestStreamsEndWhileRequestsFinish(t *testing.T) {
 		streamsEnded.Round(time.Millisecond), time.Since(signalled).Round(time.Millisecond))
 
 	curl.assertExitedWith(t, curlState, 0)
-	if events := lab.ParseSSE(curl.out.String()); len(events) == 0 || events[len(events)-1].Name != "shutdown" {
+	if events := client.ParseSSE(curl.out.String()); len(events) == 0 || events[len(events)-1].Name != "shutdown" {
 		t.Errorf("want the stream to end with event shutdown\ncurl:\n%s", curl.out)
 	}
 	if status := websocket.CloseStatus(err); status != websocket.StatusGoingAway {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
 )
 
 // postJob queues a job on 03-workers or 07-durable-jobs and returns the
@@ -30,7 +30,7 @@ func postKeyed(t *testing.T, s *server, key, payload string) int {
 	if key != "" {
 		header.Set("Idempotency-Key", key)
 	}
-	r := lab.SendBody(context.Background(), http.MethodPost, s.url("/jobs"), payload, header)
+	r := client.SendBody(context.Background(), http.MethodPost, s.url("/jobs"), payload, header)
 	if r.Err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("POST /jobs: want 202, got status %d body %q err %v", r.Status, r.Body, r.Err)
 	}

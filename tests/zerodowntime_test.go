@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // boundedClient is http.DefaultClient with a time limit.
@@ -52,10 +52,10 @@ func startUpgradable(t *testing.T, args ...string) *upgradable {
 }
 
 // install puts a new build at the running binary's path the way a deploy
-// should, with the commands lab.InstallCommands gives (cp beside, mv over).
+// should, with the commands proc.InstallCommands gives (cp beside, mv over).
 func (u *upgradable) install(t *testing.T, build string) {
 	t.Helper()
-	for _, args := range lab.InstallCommands(build, u.binary) {
+	for _, args := range proc.InstallCommands(build, u.binary) {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%q: %v\n%s", args, err, out)
 		}
@@ -75,7 +75,7 @@ func (u *upgradable) script(t *testing.T, name, text string) string {
 // servingPID reads the PID file, which the serving process writes when ready.
 func (u *upgradable) servingPID(t *testing.T) int {
 	t.Helper()
-	pid := lab.ReadPIDFile(u.pidFile)
+	pid := proc.ReadPIDFile(u.pidFile)
 	if pid == 0 {
 		t.Fatalf("no PID in the PID file %s", u.pidFile)
 	}
@@ -90,7 +90,7 @@ func (u *upgradable) stopSuccessor(t *testing.T, pid int) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to the new process %d: %v", pid, err)
 	}
-	ws, err := lab.WaitOrphan(pid, exitTimeout)
+	ws, err := proc.WaitOrphan(pid, exitTimeout)
 	if err != nil {
 		t.Fatalf("the new process %d %v after SIGTERM", pid, err)
 	}

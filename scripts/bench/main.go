@@ -10,7 +10,7 @@
 //	                500 ms), so it notices the end of the drain late.
 //	under load      requests cut / refused / served when SIGTERM lands in
 //	                the middle of a hey run, at several concurrency levels
-//	                (load.sh's run: lab.RunLoad)
+//	                (load.sh's run: scenario.RunLoad)
 //
 // Progress goes to stderr, the Markdown table to stdout:
 //
@@ -31,7 +31,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 var (
@@ -65,14 +67,14 @@ port, build failure, a server that never started or never stopped);
 // bench is one benchmark: where the builds are, and the notes on runs
 // whose server did not exit 0, printed under the table.
 type bench struct {
-	d     *lab.Driver
+	d     *proc.Guard
 	dir   string
 	port  int
 	notes []string
 }
 
 func main() {
-	d := lab.NewDriver("bench.sh")
+	d := proc.NewGuard("bench.sh")
 	runs, err := parse(os.Args[1:])
 	if err != nil {
 		d.Fail(err)
@@ -86,19 +88,19 @@ func main() {
 		port = "8080"
 	}
 	b := &bench{d: d}
-	if b.port, err = lab.ParsePort(port); err != nil {
+	if b.port, err = proc.ParsePort(port); err != nil {
 		d.Fail(err)
 	}
-	if err := lab.RequireFreePort(b.addr()); err != nil {
+	if err := proc.RequireFreePort(b.addr()); err != nil {
 		d.Fail(err)
 	}
 	if b.dir, err = d.TempDir("bench."); err != nil {
 		d.Fail(err)
 	}
-	if err := lab.BuildHey(b.dir); err != nil {
+	if err := proc.BuildHey(b.dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
-	if err := lab.Build(b.dir, false, "./02-graceful", "./03-workers"); err != nil {
+	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers"); err != nil {
 		d.Failf("could not build the programs: %v", err)
 	}
 
@@ -110,7 +112,7 @@ func main() {
 			samples[name+":idle"] = append(samples[name+":idle"], b.idle(name).Microseconds())
 			samples[name+":drain"] = append(samples[name+":drain"], b.drain(name).Microseconds())
 			for _, c := range levels {
-				r, err := lab.RunLoad(d, b.config(name, c))
+				r, err := scenario.RunLoad(d, b.config(name, c))
 				if err != nil {
 					d.Fail(err)
 				}
@@ -152,8 +154,8 @@ func parse(args []string) (int, error) {
 
 func (b *bench) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }
 
-func (b *bench) config(name string, clients int) lab.LoadConfig {
-	return lab.LoadConfig{
+func (b *bench) config(name string, clients int) scenario.LoadConfig {
+	return scenario.LoadConfig{
 		Program:  name,
 		Binary:   filepath.Join(b.dir, name),
 		Hey:      filepath.Join(b.dir, "hey"),
@@ -175,15 +177,15 @@ func (b *bench) check(name string, status int, text string) {
 // listening socket without connecting to it: a probe connection the server
 // has not yet seen closed would be one for Shutdown to wait for.
 func (b *bench) idle(name string) time.Duration {
-	if err := lab.RequireFreePort(b.addr()); err != nil {
+	if err := proc.RequireFreePort(b.addr()); err != nil {
 		b.d.Fail(err)
 	}
-	s, err := b.d.Launch(filepath.Join(b.dir, name), b.addr(), "-delay", loadDelay)
+	s, err := b.d.StartServer(filepath.Join(b.dir, name), b.addr(), "-delay", loadDelay)
 	if err != nil {
 		b.d.Fail(err)
 	}
-	if err := lab.WaitListeningQuietly(b.port, 10*time.Second, s.Exited); err != nil {
-		b.d.Failf("%s: %v: %s", name, err, lab.LastLine(s.Process))
+	if err := proc.WaitListening(b.addr(), proc.Quietly, 10*time.Second, s.Exited); err != nil {
+		b.d.Failf("%s: %v: %s", name, err, s.Process.LastLine())
 	}
 	signalled := time.Now()
 	if err := s.Signal(syscall.SIGTERM); err != nil {
@@ -203,19 +205,19 @@ func (b *bench) idle(name string) time.Duration {
 func (b *bench) drain(name string) time.Duration {
 	cfg := b.config(name, drainClients)
 	cfg.Delay = drainDelay
-	s, err := lab.LaunchReady(b.d, cfg)
+	s, err := scenario.StartServerListening(b.d, cfg)
 	if err != nil {
 		b.d.Fail(err)
 	}
 	n := strconv.Itoa(drainClients)
-	hey, err := lab.StartHey(b.d, cfg.Hey, s.URL("/"), "-c", n, "-n", n)
+	hey, err := b.d.Start(client.HeyCommand(cfg.Hey, s.URL("/"), "-c", n, "-n", n))
 	if err != nil {
 		b.d.Fail(err)
 	}
 	if err := s.Out.WaitFor("GET / started", drainClients, s.OutputDone, 10*time.Second); err != nil {
 		b.d.Failf("only %d of %d requests reached the handler within 10 s", len(s.Out.Lines("GET / started")), drainClients)
 	}
-	delay, _ := lab.ParseDuration(drainDelay)
+	delay, _ := scenario.ParseDuration(drainDelay)
 	time.Sleep(time.Duration(rand.Int64N(int64(delay) * 4 / 10))) // a random moment, not a sync
 	if err := s.Signal(syscall.SIGTERM); err != nil {
 		b.d.Fail(err)
@@ -228,7 +230,7 @@ func (b *bench) drain(name string) time.Duration {
 	if err != nil {
 		b.d.Failf("%s: hey or the server still running 15 s after SIGTERM", name)
 	}
-	end := lab.Ending{State: state, At: s.ExitedAt}
+	end := proc.Ending{State: state, At: s.ExitedAt}
 	b.check(name, end.Status(), end.Text())
 	return s.ExitedAt.Sub(hey.ExitedAt)
 }

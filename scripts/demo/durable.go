@@ -7,30 +7,25 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
 
 // runDurable is the step for lesson 07: post jobs, a real kill -9 while two
 // of them run, start the server again on the same -db, and ask it about
 // every job.
-func (d *demo) runDurable(number int) {
-	step := lab.DurableStep
-	flags := lab.DurableFlags(d.t)
-	work := lab.DurableWork(d.t)
+func (d *demo) runDurable(step lesson.Step) {
+	flags := step.Flags(d.t)
+	work := lesson.DurableWork(d.t)
 	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
-	d.beginStep(number, step.Program+", kill -9 mid-job, started again", []string{
-		fmt.Sprintf("Four POST /jobs, each committed to jobs.db (SQLite) before its 202; %d", step.Workers),
-		fmt.Sprintf("workers take a job each (%s) under a %s lease, so two run and two wait.", work, lab.DurableLease(d.t)),
-		"Then kill -9: no program can catch it, 03-workers would lose all four.",
-		"Started again on the same jobs.db, 07 takes the two queued jobs at once,",
-		"rescues the two that were running once their lease runs out, runs them a",
-		"second time, and applies each job's effect once.",
-	}, []string{
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), []string{
 		launchLine,
-		fmt.Sprintf("%s         # %d times", d.curlLine(lab.CurlStatus, "POST", "/jobs"), step.Jobs),
+		fmt.Sprintf("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs),
 		fmt.Sprintf("kill -KILL <server pid>    # once %d x 'started (attempt 1)' are logged", step.Workers),
 		launchLine + "    # the same jobs.db",
-		d.curlLine(lab.CurlStatus, "GET", "/jobs/N") + "      # for each job, once all are done",
+		d.curlLine(client.CurlStatus, "GET", "/jobs/N") + "      # for each job, once all are done",
 		"kill -TERM <server pid>",
 	})
 
@@ -40,33 +35,35 @@ func (d *demo) runDurable(number int) {
 	for i := 1; i <= step.Jobs; i++ {
 		posts = append(posts, d.sendNow(fmt.Sprintf("job%d", i), "POST", "/jobs"))
 	}
-	d.waitLog(first, lab.Evidence{Text: "started (attempt 1)", N: step.Workers})
-	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lab.Timings
+	for _, e := range step.Before {
+		d.waitLog(first, e)
+	}
+	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lesson.Timings
 	d.note("the log shows %d jobs running, the others queued: kill -9 now", step.Workers)
 	killed := d.kill(syscall.SIGKILL, first.PID())
 	firstState := d.waitExit(first)
-	d.note("%s; start it again on the same jobs.db", lab.ExitText(firstState))
+	d.note("%s; start it again on the same jobs.db", proc.ExitText(firstState))
 
 	secondUp := time.Now()
 	second := d.launch(step.Program, flags...)
 	// Each job takes work, and a rescue comes within a lease and a quarter:
 	// generous room for a busy machine on top.
-	limit := time.Duration(step.Jobs)*work + 2*lab.DurableLease(d.t) + 20*time.Second
+	limit := time.Duration(step.Jobs)*work + 2*lesson.DurableLease(d.t) + 20*time.Second
 	if err := second.WaitLog(" done", step.Jobs, limit); err != nil {
 		d.die("%v", err)
 	}
 	d.note("the log shows %d jobs done: ask the server about each", step.Jobs)
-	jobs := map[string]lab.JobStatus{}
+	jobs := map[string]client.JobStatus{}
 	for _, p := range posts {
 		id := jobID(p.curl)
 		if id == "" {
 			continue
 		}
 		path := "/jobs/" + id
-		d.show(d.curlLine(lab.CurlStatus, "GET", path))
-		c := d.curl(lab.CurlStatus, "GET", path)
+		d.show(d.curlLine(client.CurlStatus, "GET", path))
+		c := d.curl(client.CurlStatus, "GET", path)
 		d.result(c.Outcome())
-		var j lab.JobStatus
+		var j client.JobStatus
 		if c.Status() == 200 && json.Unmarshal([]byte(c.Body()), &j) == nil {
 			jobs[id] = j
 		}
@@ -79,7 +76,7 @@ func (d *demo) runDurable(number int) {
 
 	for _, s := range []struct {
 		name string
-		out  *lab.Output
+		out  *proc.Output
 	}{{"the first process, killed", first.Out}, {"the second process, on the same jobs.db", second.Out}} {
 		fmt.Printf("\n  %sThe server log (%s):%s\n", d.c.Bold, s.name, d.c.Reset)
 		for _, l := range s.out.All() {
@@ -89,29 +86,29 @@ func (d *demo) runDurable(number int) {
 		}
 	}
 
-	byLabel := map[string]*lab.Curl{}
+	byLabel := map[string]*client.Curl{}
 	for _, p := range posts {
 		byLabel[p.label] = p.curl
 	}
-	var verdicts []lab.Verdict
-	var rows []lab.TimelineRow
+	var verdicts []lesson.Verdict
+	var rows []report.TimelineRow
 	for _, want := range step.Expect {
-		v := lab.Verdict{Label: want.Label, Want: want.Want}
+		v := lesson.Verdict{Label: want.Label, Want: want.Want}
 		switch want.Label {
 		case "server1":
-			v.Got = lab.ExitText(firstState)
-			rows = append(rows, lab.TimelineRow{Label: "server1", OK: false,
-				Spans: []lab.Span{{From: firstUp, To: first.ExitedAt, Fill: '-', End: 'X'}},
-				Note:  fmt.Sprintf("%s at %s s", v.Got, lab.Seconds(first.ExitedAt.Sub(d.stepT0)))})
+			v.Got = proc.ExitText(firstState)
+			rows = append(rows, report.TimelineRow{Label: "server1", OK: false,
+				Spans: []report.Span{{From: firstUp, To: first.ExitedAt, Fill: '-', End: 'X'}},
+				Note:  fmt.Sprintf("%s at %s s", v.Got, report.Seconds(first.ExitedAt.Sub(d.stepT0)))})
 		case "server2":
-			v.Got = lab.ExitText(secondState)
+			v.Got = proc.ExitText(secondState)
 			if secondState.Exited() {
 				v.Got += " (" + lastWords(second.Out.All()) + ")"
 			}
 			ok := secondState.Exited() && secondState.ExitCode() == 0
-			rows = append(rows, lab.TimelineRow{Label: "server2", OK: ok,
-				Spans: []lab.Span{{From: secondUp, To: second.ExitedAt, Fill: '-', End: end(ok)}},
-				Note:  fmt.Sprintf("%s at %s s", lab.ExitText(secondState), lab.Seconds(second.ExitedAt.Sub(d.stepT0)))})
+			rows = append(rows, report.TimelineRow{Label: "server2", OK: ok,
+				Spans: []report.Span{{From: secondUp, To: second.ExitedAt, Fill: '-', End: end(ok)}},
+				Note:  fmt.Sprintf("%s at %s s", proc.ExitText(secondState), report.Seconds(second.ExitedAt.Sub(d.stepT0)))})
 		default:
 			c := byLabel[want.Label]
 			id := jobID(c)
@@ -125,38 +122,38 @@ func (d *demo) runDurable(number int) {
 		}
 		verdicts = append(verdicts, v)
 	}
-	d.report(step.Program, verdicts, lab.Timeline{
+	d.report(step.Program, verdicts, report.Timeline{
 		Start: d.stepT0, Signal: killed, SignalName: "SIGKILL",
-		Rows: rows, Legend: lab.LegendDurable,
+		Rows: rows, Legend: report.LegendDurable,
 	})
 }
 
 // durableJobRow draws a job across the two processes, as their logs stamp
 // it: queued ('.'), running ('='), cut by the kill ('X'), held by the dead
 // process's lease until the rescue ('~'), queued again, run again, done.
-func durableJobRow(label, id string, first, second *lab.Output, killed time.Time, j lab.JobStatus) lab.TimelineRow {
-	row := lab.TimelineRow{Label: label, OK: j.State == "done" && j.Effects == 1,
+func durableJobRow(label, id string, first, second *proc.Output, killed time.Time, j client.JobStatus) report.TimelineRow {
+	row := report.TimelineRow{Label: label, OK: j.State == "done" && j.Effects == 1,
 		Note: j.Outcome()}
 	queued, ok := logLine(first, `job `+id+` queued$`)
 	if !ok {
 		return row
 	}
 	from := queued.At
-	for _, out := range []*lab.Output{first, second} {
+	for _, out := range []*proc.Output{first, second} {
 		if rescued, ok := logLine(out, `job `+id+` rescued`); ok {
-			row.Spans = append(row.Spans, lab.Span{From: from, To: rescued.At, Fill: '~'})
+			row.Spans = append(row.Spans, report.Span{From: from, To: rescued.At, Fill: '~'})
 			from = rescued.At
 		}
 		started, ok := logLine(out, `job `+id+` started`)
 		if !ok {
 			continue
 		}
-		row.Spans = append(row.Spans, lab.Span{From: from, To: started.At, Fill: '.'})
+		row.Spans = append(row.Spans, report.Span{From: from, To: started.At, Fill: '.'})
 		if done, ok := logLine(out, `job `+id+` done$`); ok {
-			row.Spans = append(row.Spans, lab.Span{From: started.At, To: done.At, Fill: '=', End: 'o'})
+			row.Spans = append(row.Spans, report.Span{From: started.At, To: done.At, Fill: '=', End: 'o'})
 			return row
 		}
-		row.Spans = append(row.Spans, lab.Span{From: started.At, To: killed, Fill: '=', End: 'X'})
+		row.Spans = append(row.Spans, report.Span{From: started.At, To: killed, Fill: '=', End: 'X'})
 		from = killed
 	}
 	return row

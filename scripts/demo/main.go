@@ -1,23 +1,11 @@
 // The classroom demo, run by scripts/demo.sh: the graceful-shutdown lesson,
-// live, one step per program, numbered as its lesson.
-//
-//  1. 01-basic         gets SIGINT  (Ctrl+C) with requests in flight: they fail.
-//  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish.
-//  3. 03-workers       gets SIGINT with requests and jobs in flight: all finish.
-//  4. 04-zero-downtime gets SIGHUP under load once v2 is installed over v1:
-//     it hands its socket to v2, and not one request fails.
-//  5. 05-load-balancer's three instances behind HAProxy, restarted one by
-//     one under load: HAProxy takes each out before it stops accepting.
-//  6. 06-streaming     gets SIGTERM with an SSE stream, a WebSocket and a
-//     request open: the stream and the socket end at once, the request
-//     finishes, and the process exits 0 without waiting out its budget.
-//  7. 07-durable-jobs  gets kill -9 mid-job and is started again: every job
-//     is done, each with its effect once.
+// live, one step per program, numbered as its lesson. The steps are
+// internal/lesson's Steps, data: each has a Shape, and runners below has
+// one runner per shape. demo.sh --help lists them, from the same data.
 //
 // Every step prints the commands it runs and runs exactly those (real curl,
 // real kill, real cp and mv), then a verdict table (what happened, what the
-// lesson expects, from internal/lab's lesson data) and a timeline. The steps
-// are one table, steps below: a new lesson's step is one entry there.
+// lesson expects, from the step's Expect) and a timeline.
 package main
 
 import (
@@ -37,32 +25,24 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 	"golang.org/x/sys/unix"
 )
 
 const name = "demo.sh"
 
-// usage is --help's text; %s is the list of steps.
-const usage = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
+// usage is --help's text: usageHead, the steps (stepList), usageTail; %s
+// in usageTail is the list of step numbers.
+const usageHead = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
 
 Runs the graceful-shutdown lesson live, one step per example server, each
 step numbered as its lesson:
-  1. 01-basic         gets SIGINT (Ctrl+C) while requests are in flight: they fail
-  2. 02-graceful      gets SIGTERM (kill, docker stop, Kubernetes): they finish
-  3. 03-workers       gets SIGINT while requests and jobs are in flight: all finish
-  4. 04-zero-downtime is upgraded from v1 to v2 with SIGHUP while 4 clients
-                      keep sending requests: it hands its socket over, none fails
-  5. 05-load-balancer runs as 3 instances behind HAProxy, restarted one by one
-                      while 4 clients send requests through it: none fails
-                      (needs haproxy: without it the whole demo leaves this
-                      step out and says so; uses PORT and the 3 ports after it)
-  6. 06-streaming     gets SIGTERM with an SSE stream (curl -N), a WebSocket
-                      and a request open: the stream and the socket end at
-                      once, the request finishes, and it exits 0 right after
-  7. 07-durable-jobs  gets kill -9 while jobs run, and is started again on
-                      the same SQLite file: every job done, its effect once
-Each step prints the commands it runs, then a verdict table and a timeline.
+`
+
+const usageTail = `Each step prints the commands it runs, then a verdict table and a timeline.
 
 Options:
   --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
@@ -85,36 +65,41 @@ port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
 `
 
-// step is one step of the demo: its number (its lesson's), its program,
-// the packages built before the steps run, and how it runs.
-type step struct {
-	number  int
-	program string
-	builds  []string
-	run     func(d *demo, number int)
+// stepList is the steps' entries in --help: number, program, summary.
+func stepList() string {
+	var b strings.Builder
+	for _, s := range lesson.Steps {
+		for i, line := range s.Summary {
+			if i == 0 {
+				fmt.Fprintf(&b, "  %d. %-16s %s\n", s.Number, s.Program, line)
+			} else {
+				fmt.Fprintf(&b, "  %19s %s\n", "", line)
+			}
+		}
+	}
+	return b.String()
 }
 
-// steps are the demo's steps, in order, one entry each.
-var steps = []step{
-	lessonStep(1, lab.Steps[0]),
-	lessonStep(2, lab.Steps[1]),
-	lessonStep(3, lab.Steps[2]),
-	{4, lab.UpgradeStep.Program, nil, (*demo).runUpgrade}, // builds v1 and v2 itself
-	{5, lab.RollingStep.Program, nil, (*demo).runRolling}, // builds it as a person would
-	{6, lab.StreamingStep.Program, []string{lab.StreamingStep.Program, lab.WebSocketClient}, (*demo).runStreaming},
-	{7, lab.DurableStep.Program, []string{lab.DurableStep.Program}, (*demo).runDurable},
+// runners run the steps, one per shape: a new lesson's step is an entry
+// in lesson.Steps, and a runner here only when its shape is new.
+var runners = map[lesson.Shape]func(d *demo, s lesson.Step){
+	lesson.InFlight:        (*demo).runInFlight,
+	lesson.HandOver:        (*demo).runUpgrade,
+	lesson.RollingRestart:  (*demo).runRolling,
+	lesson.OpenConnections: (*demo).runStreaming,
+	lesson.KillAndRestart:  (*demo).runDurable,
 }
 
-// lessonStep is a step that runs from its data in lab.Steps.
-func lessonStep(number int, s lab.Step) step {
-	return step{number, s.Program, []string{s.Program}, func(d *demo, n int) { d.runStep(n, s) }}
+// missing is the one-line message for a command a step needs.
+func missing(command string) string {
+	return command + " is not installed: apt-get install " + command
 }
 
 // stepNumbers lists the steps for a person: "1, 2, 3, 4, 5, 6 or 7".
 func stepNumbers() string {
 	var numbers []string
-	for _, s := range steps {
-		numbers = append(numbers, strconv.Itoa(s.number))
+	for _, s := range lesson.Steps {
+		numbers = append(numbers, strconv.Itoa(s.Number))
 	}
 	last := len(numbers) - 1
 	return strings.Join(numbers[:last], ", ") + " or " + numbers[last]
@@ -122,8 +107,8 @@ func stepNumbers() string {
 
 // demo is one run: its options, its output, what it started, its verdicts.
 type demo struct {
-	t       lab.Timings
-	c       lab.Colours
+	t       lesson.Timings
+	c       report.Colours
 	pause   bool
 	addr    string
 	root    string // the checkout
@@ -136,14 +121,14 @@ type demo struct {
 	// drv ends, on every exit path, every server the demo started and the
 	// successor 04-zero-downtime starts itself, and removes the temporary
 	// folder; SIGINT or SIGTERM end the demo that way with 130 or 143.
-	drv *lab.Driver
+	drv *proc.Guard
 }
 
 // stepResult is one step's verdicts and timeline, as --json writes them.
 type stepResult struct {
-	Program  string        `json:"program"`
-	Verdicts []lab.Verdict `json:"verdicts"`
-	Timeline []timelineRow `json:"timeline"`
+	Program  string           `json:"program"`
+	Verdicts []lesson.Verdict `json:"verdicts"`
+	Timeline []timelineRow    `json:"timeline"`
 }
 
 // timelineRow is a timeline row's bar, in plain text.
@@ -154,7 +139,7 @@ type timelineRow struct {
 }
 
 func main() {
-	d := &demo{t: lab.PostTimings, drv: lab.NewDriver(name)}
+	d := &demo{t: lesson.PostTimings, drv: proc.NewGuard(name)}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fast := fs.Bool("fast", false, "")
@@ -167,40 +152,49 @@ func main() {
 		fail("%v (try --help)", err)
 	}
 	if *help {
-		fmt.Printf(usage, stepNumbers())
+		fmt.Print(usageHead + stepList() + fmt.Sprintf(usageTail, stepNumbers()))
 		return
 	}
 	if fs.NArg() > 0 {
 		fail("unknown argument '%s' (try --help)", fs.Arg(0))
 	}
-	selected := steps
+	selected := lesson.Steps
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "step" {
-			i := slices.IndexFunc(steps, func(s step) bool { return s.number == *only })
+			i := slices.IndexFunc(lesson.Steps, func(s lesson.Step) bool { return s.Number == *only })
 			if i < 0 {
 				fail("--step must be %s (a step is its lesson's number), got %d", stepNumbers(), *only)
 			}
-			selected = steps[i : i+1]
+			selected = lesson.Steps[i : i+1]
 		}
 	})
 
 	if *fast {
-		d.t = lab.FastTimings
+		d.t = lesson.FastTimings
 	}
 	d.pause = !*noPause && isTerminal(os.Stdin)
 	if isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "" {
-		d.c = lab.TerminalColours
+		d.c = report.TerminalColours
 	}
 	d.check()
-	// Step 5 needs HAProxy. Asked for alone, it cannot run without it; the
-	// whole demo leaves it out, says so now and again at the end.
-	if _, err := exec.LookPath("haproxy"); err != nil {
-		needsHAProxy := func(s step) bool { return s.program == lab.RollingStep.Program }
-		if len(selected) == 1 && needsHAProxy(selected[0]) {
-			fail("%s", lab.HAProxyMissing)
+	// A step may need a command (step 5: haproxy). Asked for alone, it
+	// cannot run without it; the whole demo leaves it out, says so now and
+	// again at the end.
+	var leftOut []string
+	for _, s := range selected {
+		if _, err := exec.LookPath(s.Needs); s.Needs != "" && err != nil {
+			if len(selected) == 1 {
+				fail("%s", missing(s.Needs))
+			}
+			leftOut = append(leftOut, fmt.Sprintf("step %d left out: %s", s.Number, missing(s.Needs)))
 		}
-		selected = slices.DeleteFunc(slices.Clone(selected), needsHAProxy)
-		d.leftOut = "step 5 left out: " + lab.HAProxyMissing
+	}
+	if len(leftOut) > 0 {
+		selected = slices.DeleteFunc(slices.Clone(selected), func(s lesson.Step) bool {
+			_, err := exec.LookPath(s.Needs)
+			return s.Needs != "" && err != nil
+		})
+		d.leftOut = strings.Join(leftOut, "; ")
 		fmt.Println(d.leftOut)
 	}
 
@@ -208,9 +202,13 @@ func main() {
 	d.build(selected)
 	for i, s := range selected {
 		if i > 0 {
-			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.number, s.program))
+			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.Number, s.Program))
 		}
-		s.run(d, s.number)
+		run, ok := runners[s.Shape]
+		if !ok {
+			d.die("step %d: no runner for its shape %q", s.Number, s.Shape)
+		}
+		run(d, s)
 	}
 	d.finish(start, *jsonFile)
 }
@@ -248,17 +246,17 @@ func (d *demo) check() {
 	if port == "" {
 		port = "8080"
 	}
-	if _, err := lab.ParsePort(port); err != nil {
+	if _, err := proc.ParsePort(port); err != nil {
 		fail("%v", err)
 	}
 	d.addr = "127.0.0.1:" + port
-	if err := lab.RequireFreePort(d.addr); err != nil {
+	if err := proc.RequireFreePort(d.addr); err != nil {
 		fail("%v", err)
 	}
-	if err := lab.SetSubreaper(); err != nil {
+	if err := proc.SetSubreaper(); err != nil {
 		fail("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
 	}
-	if d.root, err = lab.RepoRoot(); err != nil {
+	if d.root, err = proc.RepoRoot(); err != nil {
 		fail("%v", err)
 	}
 }
@@ -285,7 +283,7 @@ func quote(words ...string) string {
 func (d *demo) show(line string) {
 	when := "       "
 	if !d.stepT0.IsZero() {
-		when = fmt.Sprintf("+%5ss", lab.Seconds(time.Since(d.stepT0)))
+		when = fmt.Sprintf("+%5ss", report.Seconds(time.Since(d.stepT0)))
 	}
 	fmt.Printf("  %s%s%s  %s$ %s%s\n", d.c.Dim, when, d.c.Reset, d.c.Bold, line, d.c.Reset)
 }
@@ -333,7 +331,7 @@ func (d *demo) run(dir string, args ...string) {
 
 // kill sends sig to pid with a real kill, as the class would.
 func (d *demo) kill(sig syscall.Signal, pid int) time.Time {
-	flag := "-" + strings.TrimPrefix(lab.SignalName(sig), "SIG")
+	flag := "-" + strings.TrimPrefix(unix.SignalName(sig), "SIG")
 	d.show(quote("kill", flag, strconv.Itoa(pid)))
 	at := time.Now()
 	if out, err := exec.Command("kill", flag, strconv.Itoa(pid)).CombinedOutput(); err != nil {
@@ -348,11 +346,11 @@ func (d *demo) pidFile() string {
 	if d.bin == "" {
 		return ""
 	}
-	return filepath.Join(d.bin, "04-zero-downtime.pid")
+	return filepath.Join(d.bin, lesson.PIDFile)
 }
 
 // build compiles the programs the steps need, as a person would.
-func (d *demo) build(selected []step) {
+func (d *demo) build(selected []lesson.Step) {
 	var err error
 	if d.work, err = d.drv.TempDir("graceful-demo."); err != nil {
 		d.die("%v", err)
@@ -360,31 +358,35 @@ func (d *demo) build(selected []step) {
 	d.bin = filepath.Join(d.work, "bin")
 	var pkgs []string
 	for _, s := range selected {
-		pkgs = append(pkgs, s.builds...)
+		pkgs = append(pkgs, s.Builds...)
 	}
 	if len(pkgs) == 0 {
 		return // the upgrade step builds its own two versions
 	}
-	d.banner(fmt.Sprintf("Build the program%s", lab.Plural(len(pkgs))), []string{
+	plural := "s"
+	if len(pkgs) == 1 {
+		plural = ""
+	}
+	d.banner("Build the program"+plural, []string{
 		"We build binaries and run those, not `go run`: a signal sent to `go run`",
 		"reaches the go tool, which dies and leaves the real server running.",
 		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
 	}, nil)
 	d.show(quote("cd", d.root))
 	for _, pkg := range pkgs {
-		d.run(d.root, lab.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
+		d.run(d.root, proc.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
 	}
 	d.show(quote("cd", d.bin))
 }
 
 // launch starts ./program from the build folder and waits until it listens.
-func (d *demo) launch(program string, flags ...string) *lab.Server {
-	if err := lab.RequireFreePort(d.addr); err != nil {
+func (d *demo) launch(program string, flags ...string) *proc.Server {
+	if err := proc.RequireFreePort(d.addr); err != nil {
 		d.die("%v", err)
 	}
 	args := append([]string{"-addr", d.addr}, flags...)
 	d.show(quote(append([]string{"GIN_MODE=release", "./" + program}, append(args, "&")...)...))
-	s, err := d.drv.Launch(filepath.Join(d.bin, program), d.addr, flags...)
+	s, err := d.drv.StartServer(filepath.Join(d.bin, program), d.addr, flags...)
 	if err != nil {
 		d.die("%v", err)
 	}
@@ -396,7 +398,7 @@ func (d *demo) launch(program string, flags ...string) *lab.Server {
 }
 
 // lastLine is the last thing a server said, for an error message.
-func lastLine(o *lab.Output) string {
+func lastLine(o *proc.Output) string {
 	lines := o.All()
 	if len(lines) == 0 {
 		return "(no output)"
@@ -405,14 +407,14 @@ func lastLine(o *lab.Output) string {
 }
 
 // waitLog waits for evidence in the server's log, or dies.
-func (d *demo) waitLog(s *lab.Server, e lab.Evidence) {
+func (d *demo) waitLog(s *proc.Server, e lesson.Evidence) {
 	if err := s.WaitLog(e.Text, e.N, 10*time.Second); err != nil {
 		d.die("%v", err)
 	}
 }
 
 // waitExit waits for a server to exit.
-func (d *demo) waitExit(s *lab.Server) *os.ProcessState {
+func (d *demo) waitExit(s *proc.Server) *os.ProcessState {
 	state, err := s.WaitProcessExit(d.t.Timeout + 10*time.Second)
 	if err != nil {
 		d.die("%v", err)
@@ -424,7 +426,7 @@ func (d *demo) waitExit(s *lab.Server) *os.ProcessState {
 var goLog = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (.*)$`)
 
 // lastWords is the last line of Go's log (without the date) among lines.
-func lastWords(lines []lab.Line) string {
+func lastWords(lines []proc.Line) string {
 	last := ""
 	for _, l := range lines {
 		if m := goLog.FindStringSubmatch(l.Text); m != nil {
@@ -435,14 +437,14 @@ func lastWords(lines []lab.Line) string {
 }
 
 // curl sends one request with a real curl.
-// write is lab.CurlStatus, or lab.CurlHeaders where the step needs to
+// write is client.CurlStatus, or client.CurlHeaders where the step needs to
 // know which build answered.
-func (d *demo) curl(write, method, path string) *lab.Curl {
-	return lab.RunCurl(context.Background(), d.curlArgs(write, method, path))
+func (d *demo) curl(write, method, path string) *client.Curl {
+	return client.RunCurl(context.Background(), d.curlArgs(write, method, path))
 }
 
 func (d *demo) curlArgs(write, method, path string) []string {
-	return lab.CurlArgs(d.t.Timeout+10*time.Second, write, method, "http://"+d.addr+path)
+	return client.CurlArgs(d.t.Timeout+10*time.Second, write, method, "http://"+d.addr+path)
 }
 
 func (d *demo) curlLine(write, method, path string) string {
@@ -454,11 +456,11 @@ func (d *demo) curlLine(write, method, path string) string {
 // request is one request of a step and, once it returned, what curl got.
 type request struct {
 	label string
-	done  chan *lab.Curl
-	curl  *lab.Curl
+	done  chan *client.Curl
+	curl  *client.Curl
 }
 
-func (r *request) wait() *lab.Curl {
+func (r *request) wait() *client.Curl {
 	if r.curl == nil {
 		r.curl = <-r.done
 	}
@@ -471,9 +473,9 @@ func (d *demo) send(label, method, path string) *request {
 	if d.stepT0.IsZero() {
 		d.stepT0 = time.Now()
 	}
-	d.show(d.curlLine(lab.CurlStatus, method, path) + " &")
-	r := &request{label: label, done: make(chan *lab.Curl, 1)}
-	go func() { r.done <- d.curl(lab.CurlStatus, method, path) }()
+	d.show(d.curlLine(client.CurlStatus, method, path) + " &")
+	r := &request{label: label, done: make(chan *client.Curl, 1)}
+	go func() { r.done <- d.curl(client.CurlStatus, method, path) }()
 	return r
 }
 
@@ -482,13 +484,13 @@ func (d *demo) sendNow(label, method, path string) *request {
 	if d.stepT0.IsZero() {
 		d.stepT0 = time.Now()
 	}
-	d.show(d.curlLine(lab.CurlStatus, method, path))
-	r := &request{label: label, curl: d.curl(lab.CurlStatus, method, path)}
+	d.show(d.curlLine(client.CurlStatus, method, path))
+	r := &request{label: label, curl: d.curl(client.CurlStatus, method, path)}
 	d.result(r.curl.Outcome())
 	return r
 }
 
-func evidenceText(es []lab.Evidence) string {
+func evidenceText(es []lesson.Evidence) string {
 	var parts []string
 	for _, e := range es {
 		parts = append(parts, fmt.Sprintf("%d x '%s'", e.N, strings.TrimSpace(e.Text)))
@@ -506,21 +508,21 @@ func (d *demo) beginStep(number int, title string, about, commands []string) {
 	d.stepT0 = time.Time{}
 }
 
-// runStep runs one of steps 1 to 3 from its data in lab.Steps.
-func (d *demo) runStep(number int, step lab.Step) {
+// runInFlight runs a step of the InFlight shape (steps 1 to 3).
+func (d *demo) runInFlight(step lesson.Step) {
 	flags := step.Flags(d.t)
-	sigFlag := "-" + strings.TrimPrefix(lab.SignalName(step.Signal), "SIG")
+	sigFlag := "-" + strings.TrimPrefix(unix.SignalName(step.Signal), "SIG")
 	commands := []string{
 		quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...),
-		fmt.Sprintf("%s &        # %d times, %s apart", d.curlLine(lab.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
+		fmt.Sprintf("%s &        # %d times, %s apart", d.curlLine(client.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
 	}
 	if step.Jobs > 0 {
-		commands = append(commands, fmt.Sprintf("%s         # %d times", d.curlLine(lab.CurlStatus, "POST", "/jobs"), step.Jobs))
+		commands = append(commands, fmt.Sprintf("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs))
 	}
 	commands = append(commands,
 		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
-		fmt.Sprintf("%s          # once the port is closed", d.curlLine(lab.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.beginStep(number, step.Title, step.Intro(d.t), commands)
+		fmt.Sprintf("%s          # once the port is closed", d.curlLine(client.CurlStatus, step.Late.Method, step.Late.Path)))
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), commands)
 
 	s := d.launch(step.Program, flags...)
 	var requests []*request
@@ -536,13 +538,13 @@ func (d *demo) runStep(number int, step lab.Step) {
 	for _, e := range step.Before {
 		d.waitLog(s, e)
 	}
-	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lab.Timings
+	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lesson.Timings
 	d.note("the log shows %s: signal now", evidenceText(step.Before))
 	signalled := d.kill(step.Signal, s.PID())
 	for _, e := range step.After {
 		d.waitLog(s, e)
 	}
-	if err := lab.WaitRefused(d.addr, 10*time.Second); err != nil {
+	if err := proc.WaitRefused(d.addr, 10*time.Second); err != nil {
 		d.die("%v", err)
 	}
 	d.note("the port is closed; one more request")
@@ -574,17 +576,17 @@ func (d *demo) runStep(number int, step lab.Step) {
 		}
 	}
 
-	byLabel := map[string]*lab.Curl{}
+	byLabel := map[string]*client.Curl{}
 	for _, r := range requests {
 		byLabel[r.label] = r.curl
 	}
-	var verdicts []lab.Verdict
-	var rows []lab.TimelineRow
+	var verdicts []lesson.Verdict
+	var rows []report.TimelineRow
 	for _, want := range step.Expect {
-		v := lab.Verdict{Label: want.Label, Want: want.Want}
+		v := lesson.Verdict{Label: want.Label, Want: want.Want}
 		switch c := byLabel[want.Label]; {
 		case want.Label == "server":
-			v.Got = lab.ExitText(state)
+			v.Got = proc.ExitText(state)
 			if state.Exited() {
 				v.Got += " (" + lastWords(s.Out.All()) + ")"
 			}
@@ -600,16 +602,26 @@ func (d *demo) runStep(number int, step lab.Step) {
 		}
 		verdicts = append(verdicts, v)
 	}
-	d.report(step.Program, verdicts, lab.Timeline{
-		Start: d.stepT0, Signal: signalled, SignalName: lab.SignalName(step.Signal),
-		Rows: rows, Legend: lab.LegendSteps,
+	d.report(step.Program, verdicts, report.Timeline{
+		Start: d.stepT0, Signal: signalled, SignalName: unix.SignalName(step.Signal),
+		Rows: rows, Legend: report.LegendSteps,
 	})
 }
 
+// judge is a step's verdict: each row the lesson expects, with what
+// happened (got, by row label).
+func judge(expect []lesson.Verdict, got map[string]string) []lesson.Verdict {
+	var verdicts []lesson.Verdict
+	for _, want := range expect {
+		verdicts = append(verdicts, lesson.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
+	}
+	return verdicts
+}
+
 // report prints a step's verdict and timeline, and keeps both for --json.
-func (d *demo) report(program string, verdicts []lab.Verdict, timeline lab.Timeline) {
-	lab.RenderVerdicts(os.Stdout, d.c, program, verdicts)
-	lab.RenderTimeline(os.Stdout, d.c, timeline)
+func (d *demo) report(program string, verdicts []lesson.Verdict, timeline report.Timeline) {
+	report.RenderVerdicts(os.Stdout, d.c, program, verdicts)
+	report.RenderTimeline(os.Stdout, d.c, timeline)
 	result := stepResult{Program: program, Verdicts: verdicts}
 	for i, bar := range timeline.Bars() {
 		row := timeline.Rows[i]
@@ -624,7 +636,7 @@ var (
 )
 
 // jobID is the id the server gave a job (empty when it was not accepted).
-func jobID(c *lab.Curl) string {
+func jobID(c *client.Curl) string {
 	if m := jobIDBody.FindStringSubmatch(c.Body()); c.Status() == 202 && m != nil {
 		return m[1]
 	}
@@ -632,7 +644,7 @@ func jobID(c *lab.Curl) string {
 }
 
 // jobOutcome is a job's fate from the server's log.
-func jobOutcome(c *lab.Curl, id string, out *lab.Output) string {
+func jobOutcome(c *client.Curl, id string, out *proc.Output) string {
 	if id == "" {
 		return "POST /jobs: " + c.Outcome()
 	}
@@ -643,14 +655,14 @@ func jobOutcome(c *lab.Curl, id string, out *lab.Output) string {
 }
 
 // logLine is the first line of out matching the regular expression.
-func logLine(out *lab.Output, pattern string) (lab.Line, bool) {
+func logLine(out *proc.Output, pattern string) (proc.Line, bool) {
 	re := regexp.MustCompile(pattern)
 	for _, l := range out.All() {
 		if re.MatchString(l.Text) {
 			return l, true
 		}
 	}
-	return lab.Line{}, false
+	return proc.Line{}, false
 }
 
 func end(ok bool) byte {
@@ -661,19 +673,19 @@ func end(ok bool) byte {
 }
 
 // requestRow draws a request: in flight from sent to answered.
-func requestRow(label string, c *lab.Curl) lab.TimelineRow {
+func requestRow(label string, c *client.Curl) report.TimelineRow {
 	ok := c.Exit == 0
-	return lab.TimelineRow{Label: label, OK: ok,
-		Spans: []lab.Span{{From: c.Sent, To: c.Done, Fill: '=', End: end(ok)}},
-		Note:  fmt.Sprintf("%s after %s s", c.Short(), lab.Seconds(c.Done.Sub(c.Sent)))}
+	return report.TimelineRow{Label: label, OK: ok,
+		Spans: []report.Span{{From: c.Sent, To: c.Done, Fill: '=', End: end(ok)}},
+		Note:  fmt.Sprintf("%s after %s s", c.Short(), report.Seconds(c.Done.Sub(c.Sent)))}
 }
 
 // jobRow draws a job: queued from its 202 until a worker starts it, then
 // running until done, as the server's log stamps them.
-func jobRow(label string, c *lab.Curl, id string, out *lab.Output) lab.TimelineRow {
+func jobRow(label string, c *client.Curl, id string, out *proc.Output) report.TimelineRow {
 	if id == "" {
-		return lab.TimelineRow{Label: label, Note: "not accepted",
-			Spans: []lab.Span{{From: c.Sent, To: c.Done, Fill: '=', End: 'X'}}}
+		return report.TimelineRow{Label: label, Note: "not accepted",
+			Spans: []report.Span{{From: c.Sent, To: c.Done, Fill: '=', End: 'X'}}}
 	}
 	at := func(pattern string, otherwise time.Time) time.Time {
 		if l, ok := logLine(out, pattern); ok {
@@ -689,17 +701,17 @@ func jobRow(label string, c *lab.Curl, id string, out *lab.Output) lab.TimelineR
 	if done {
 		fate = "done"
 	}
-	return lab.TimelineRow{Label: label, OK: done,
-		Spans: []lab.Span{{From: queued, To: started, Fill: '.'}, {From: started, To: finished, Fill: '=', End: end(done)}},
-		Note:  fmt.Sprintf("%s %s s after queued", fate, lab.Seconds(finished.Sub(queued)))}
+	return report.TimelineRow{Label: label, OK: done,
+		Spans: []report.Span{{From: queued, To: started, Fill: '.'}, {From: started, To: finished, Fill: '=', End: end(done)}},
+		Note:  fmt.Sprintf("%s %s s after queued", fate, report.Seconds(finished.Sub(queued)))}
 }
 
 // serverRow draws the server: up from the first request until it exited.
-func serverRow(t0 time.Time, s *lab.Server, state *os.ProcessState) lab.TimelineRow {
+func serverRow(t0 time.Time, s *proc.Server, state *os.ProcessState) report.TimelineRow {
 	ok := state.Exited() && state.ExitCode() == 0
-	return lab.TimelineRow{Label: "server", OK: ok,
-		Spans: []lab.Span{{From: t0, To: s.ExitedAt, Fill: '-', End: end(ok)}},
-		Note:  fmt.Sprintf("%s at %s s", lab.ExitText(state), lab.Seconds(s.ExitedAt.Sub(t0)))}
+	return report.TimelineRow{Label: "server", OK: ok,
+		Spans: []report.Span{{From: t0, To: s.ExitedAt, Fill: '-', End: end(ok)}},
+		Note:  fmt.Sprintf("%s at %s s", proc.ExitText(state), report.Seconds(s.ExitedAt.Sub(t0)))}
 }
 
 // --------------------------------------------------------------- finish --
@@ -722,7 +734,7 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 			d.die("%v", err)
 		}
 	}
-	fmt.Printf("\nFinished in %s s.\n", lab.Seconds(time.Since(start)))
+	fmt.Printf("\nFinished in %s s.\n", report.Seconds(time.Since(start)))
 	if d.leftOut != "" {
 		fmt.Println(d.leftOut)
 	}

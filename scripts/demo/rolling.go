@@ -11,29 +11,32 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // runRolling is step 5: 05-load-balancer's three instances behind HAProxy
 // on PORT (the instances on the three ports after it), restarted one by
 // one while clients send GET / through HAProxy.
-func (d *demo) runRolling(number int) {
-	step := lab.RollingStep
+func (d *demo) runRolling(step lesson.Step) {
 	program := step.Program
 	_, portText, _ := net.SplitHostPort(d.addr)
 	port, _ := strconv.Atoi(portText)
 	var addrs []string
 	for i := 1; i <= step.Instances; i++ {
 		addr := "127.0.0.1:" + strconv.Itoa(port+i)
-		if err := lab.RequireFreePort(addr); err != nil {
+		if err := proc.RequireFreePort(addr); err != nil {
 			d.die("%v", err)
 		}
 		addrs = append(addrs, addr)
 	}
-	drain := lab.RollingDrainDelay(d.t)
-	flags := []string{"-delay", d.t.UpDelay.String(), "-drain-delay", drain.String(), "-timeout", d.t.Timeout.String()}
-	get := d.curlLine(lab.CurlHeaders, "GET", "/")
-	build := lab.BuildCommand(program, "./"+program, "")
+	flags := step.Flags(d.t)
+	get := d.curlLine(client.CurlHeaders, "GET", "/")
+	build := proc.BuildCommand(program, "./"+program, "")
 	lines := []string{quote(build...)}
 	for _, addr := range addrs {
 		lines = append(lines, quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
@@ -44,24 +47,16 @@ func (d *demo) runRolling(number int) {
 		"kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;",
 		"                           # then app2, then app3 (HAProxy's state from its runtime API)",
 		"kill -TERM <each pid>      # once the load stopped; HAProxy too")
-	d.beginStep(number, program+", a rolling restart behind HAProxy", []string{
-		"In production several instances sit behind a load balancer, and a deploy",
-		"restarts them one by one. HAProxy learns that one is going only when its",
-		"health check fails: 02-graceful, which closes its listener at the signal,",
-		"refuses what HAProxy still sends it meanwhile. 05-load-balancer answers",
-		fmt.Sprintf("/readyz with 503 from the signal on and keeps serving for -drain-delay (%s):", drain),
-		"HAProxy takes it out (DOWN) before it stops accepting. Every request gets",
-		"a 200, and HAProxy never has to retry one.",
-	}, lines)
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
 
 	d.show(quote("cd", d.root))
 	build[len(build)-2] = filepath.Join(d.bin, program) // -o into the build folder
 	d.run(d.root, build...)
 	d.show(quote("cd", d.bin))
 
-	launch := func(addr string) (*lab.Server, error) {
+	launch := func(addr string) (*proc.Server, error) {
 		d.show(quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
-		s, err := d.drv.Launch(filepath.Join(d.bin, program), addr, flags...)
+		s, err := d.drv.StartServer(filepath.Join(d.bin, program), addr, flags...)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +69,7 @@ func (d *demo) runRolling(number int) {
 		d.note("listening on %s, PID %d", addr, s.PID())
 		return s, nil
 	}
-	var servers []*lab.Server
+	var servers []*proc.Server
 	for _, addr := range addrs {
 		s, err := launch(addr)
 		if err != nil {
@@ -82,7 +77,7 @@ func (d *demo) runRolling(number int) {
 		}
 		servers = append(servers, s)
 	}
-	cfg := lab.HAProxyConfig{Listen: d.addr, Servers: addrs, Retries: 3, Socket: filepath.Join(d.bin, "admin.sock"), HealthCheck: "/readyz"}
+	cfg := haproxy.HAProxyConfig{Listen: d.addr, Servers: addrs, Retries: 3, Socket: filepath.Join(d.bin, "admin.sock"), HealthCheck: "/readyz"}
 	if err := os.WriteFile(filepath.Join(d.bin, "haproxy.cfg"), []byte(cfg.Text()), 0o644); err != nil {
 		d.die("%v", err)
 	}
@@ -95,7 +90,7 @@ func (d *demo) runRolling(number int) {
 		d.result(strings.TrimRight(line, "\n"))
 	}
 	d.show("haproxy -db -f haproxy.cfg &")
-	h, err := lab.StartHAProxy(d.drv.Start, d.bin, cfg, 10*time.Second)
+	h, err := haproxy.StartHAProxy(d.drv.Start, d.bin, cfg, 10*time.Second)
 	if err != nil {
 		d.die("%v", err)
 	}
@@ -109,16 +104,16 @@ func (d *demo) runRolling(number int) {
 	load := d.startCurlLoad(step.Clients, get)
 	serving := func() {
 		for _, s := range servers {
-			d.waitLog(s, lab.Evidence{Text: "GET / started", N: step.Answers})
+			d.waitLog(s, lesson.Evidence{Text: "GET / started", N: step.Answers})
 		}
 	}
 	serving()
 	d.note("every instance has answered %d requests", step.Answers)
 
-	var restarts []lab.Restart
+	var restarts []scenario.Restart
 	for i := range servers {
 		d.note("app%d: SIGTERM; HAProxy's runtime API says when it is DOWN", i+1)
-		r, s, err := lab.RestartOne(h, i, servers[i], func(old *lab.Server) error {
+		r, s, err := scenario.RestartOne(h, i, servers[i], func(old *proc.Server) error {
 			d.kill(syscall.SIGTERM, old.PID())
 			return nil
 		}, false, launch, 30*time.Second)
@@ -143,7 +138,7 @@ func (d *demo) runRolling(number int) {
 	}
 	newExits := map[string]string{}
 	for i, s := range servers {
-		newExits[lab.ServerName(i)] = lab.ExitText(d.waitExit(s))
+		newExits[haproxy.ServerName(i)] = proc.ExitText(d.waitExit(s))
 	}
 	d.kill(syscall.SIGTERM, h.PID())
 	if _, err := h.WaitExit(10 * time.Second); err != nil {
@@ -156,22 +151,19 @@ func (d *demo) runRolling(number int) {
 		"retries":  fmt.Sprintf("%d (HAProxy's show stat)", stats["BACKEND"].Retries),
 	}
 	for _, r := range restarts {
-		got[r.Server] = lab.RestartVerdict(r)
+		got[r.Server] = scenario.RestartVerdict(r)
 		if exit := newExits[r.Server]; exit != "exit 0" {
 			got[r.Server] += ", the new one " + exit
 		}
 	}
-	var verdicts []lab.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lab.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 
-	var rows []lab.TimelineRow
+	var rows []report.TimelineRow
 	for n, as := range answers {
-		row := lab.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
+		row := report.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
 		bad := 0
 		for _, a := range as {
-			s := lab.Span{From: a.Sent, To: a.Done, Fill: '=', End: 'o'}
+			s := report.Span{From: a.Sent, To: a.Done, Fill: '=', End: 'o'}
 			if !a.OK() {
 				s.End, row.OK = 'X', false
 				bad++
@@ -191,15 +183,15 @@ func (d *demo) runRolling(number int) {
 		}
 	}
 	for _, r := range restarts {
-		row := lab.RestartRow(r, d.stepT0, stopped)
+		row := scenario.RestartRow(r, d.stepT0, stopped)
 		row.Note += fmt.Sprintf("; answered %d, the new one %d", served[strconv.Itoa(r.OldPID)], served[strconv.Itoa(r.NewPID)])
 		rows = append(rows, row)
 	}
-	d.report(program, verdicts, lab.Timeline{
+	d.report(program, verdicts, report.Timeline{
 		Start: d.stepT0, Signal: restarts[0].Signalled, SignalName: "app1's SIGTERM",
-		Rows: rows, Legend: lab.LegendRolling,
+		Rows: rows, Legend: report.LegendRolling,
 	})
 }
 
 // at is a moment on the step's clock, in seconds; "never" for none.
-func at(t0, t time.Time) string { return lab.SecondsSince(t0, t) }
+func at(t0, t time.Time) string { return report.SecondsSince(t0, t) }

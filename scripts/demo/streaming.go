@@ -7,60 +7,50 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
 
 // runStreaming is step 6: 06-streaming stopped with SIGTERM while an SSE
 // stream, a WebSocket and a slow GET / are open.
-func (d *demo) runStreaming(number int) {
-	step := lab.StreamingStep
+func (d *demo) runStreaming(step lesson.Step) {
 	program := step.Program
-	flags := []string{"-delay", d.t.Delay.String(), "-timeout", d.t.Timeout.String(), "-tick", step.Tick.String()}
+	flags := step.Flags(d.t)
 	maxTime := d.t.Timeout + 10*time.Second
-	streamArgs := lab.CurlStreamArgs(maxTime, "http://"+d.addr+"/events")
-	socketArgs := lab.WebSocketClientArgs(maxTime, "ws://"+d.addr+"/ws")
-	d.beginStep(number, program+", a stream, a WebSocket and a request open, stopped with SIGTERM", []string{
-		"Server-Sent Events and WebSockets keep a connection open as long as the page",
-		"is open. Shutdown waits for a stream as for any request, until its budget",
-		"runs out, and forgets a WebSocket, whose connection was hijacked. 06-streaming",
-		"registers a hook with srv.RegisterOnShutdown: at the signal the stream gets",
-		"a last `event: shutdown` and ends, the socket gets a close frame 1001 (going",
-		fmt.Sprintf("away), and the budget (%s) is left for the request in flight (GET / takes", d.t.Timeout),
-		fmt.Sprintf("%s): it gets its 200, and the process exits 0 as soon as it has.", d.t.Delay),
-		"The stream's client is curl -N. The WebSocket's is ./wsclient, built from",
-		"scripts/wsclient: curl cannot speak WebSocket and Debian has no client the",
-		"lab uses, so it is a few lines of Go on coder/websocket (the server's",
-		"library) that print each message and the close, as a browser reports them.",
-	}, commented([][2]string{
+	streamArgs := client.CurlStreamArgs(maxTime, "http://"+d.addr+"/events")
+	socketArgs := client.WebSocketClientArgs(maxTime, "ws://"+d.addr+"/ws")
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), commented([][2]string{
 		{quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...), ""},
 		{quote(streamArgs...) + " &", "the stream"},
 		{quote(socketArgs...) + " &", "the socket, once curl printed an event"},
-		{d.curlLine(lab.CurlStatus, "GET", "/") + " &", "the request, once wsclient printed a message"},
+		{d.curlLine(client.CurlStatus, "GET", "/") + " &", "the request, once wsclient printed a message"},
 		{"kill -TERM <server pid>", "once 'GET / started' is logged"},
 	}))
 
 	s := d.launch(program, flags...)
 	d.stepT0 = time.Now()
 	stream, streamSent := d.background(streamArgs)
-	d.waitLog(s, lab.Evidence{Text: "GET /events: stream opened", N: 1})
+	d.waitLog(s, lesson.Evidence{Text: "GET /events: stream opened", N: 1})
 	d.waitOutput(stream, "event:tick")
 	d.note("curl prints each event as it comes: the stream is open. Now the socket")
 	socket, socketSent := d.background(socketArgs)
-	d.waitLog(s, lab.Evidence{Text: "GET /ws: socket opened", N: 1})
+	d.waitLog(s, lesson.Evidence{Text: "GET /ws: socket opened", N: 1})
 	d.waitOutput(socket, "message: tick")
 	d.note("wsclient prints each message: the socket is open. Now a slow request")
 	request := d.send("request", "GET", "/")
-	d.waitLog(s, lab.Evidence{Text: "GET / started", N: 1})
-	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lab.Timings
+	d.waitLog(s, lesson.Evidence{Text: "GET / started", N: 1})
+	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lesson.Timings
 	d.note("the log shows 'GET / started': signal now")
 	signalled := d.kill(syscall.SIGTERM, s.PID())
 
 	streamState := d.waitClient(stream, maxTime)
-	d.note("curl -N %s, %s after SIGTERM", lab.ExitText(streamState), millis(stream.ExitedAt.Sub(signalled)))
+	d.note("curl -N %s, %s after SIGTERM", proc.ExitText(streamState), millis(stream.ExitedAt.Sub(signalled)))
 	d.waitClient(socket, maxTime)
-	d.note("wsclient %s, %s after SIGTERM", lab.ExitText(socket.Cmd.ProcessState), millis(socket.ExitedAt.Sub(signalled)))
+	d.note("wsclient %s, %s after SIGTERM", proc.ExitText(socket.Cmd.ProcessState), millis(socket.ExitedAt.Sub(signalled)))
 	answer := request.wait()
-	d.note("the request got %s, %s s after SIGTERM; waiting for the server to exit", answer.Short(), lab.Seconds(answer.Done.Sub(signalled)))
+	d.note("the request got %s, %s s after SIGTERM; waiting for the server to exit", answer.Short(), report.Seconds(answer.Done.Sub(signalled)))
 	state := d.waitExit(s)
 	if _, err := s.WaitExit(5 * time.Second); err != nil {
 		d.die("%v", err)
@@ -68,7 +58,7 @@ func (d *demo) runStreaming(number int) {
 
 	for _, printed := range []struct {
 		what string
-		p    *lab.Process
+		p    *proc.Process
 	}{{"What curl -N printed", stream}, {"What ./wsclient printed", socket}, {"The server log (" + program + ")", s.Process}} {
 		fmt.Printf("\n  %s%s:%s\n", d.c.Bold, printed.what, d.c.Reset)
 		for _, l := range printed.p.Out.All() {
@@ -81,29 +71,26 @@ func (d *demo) runStreaming(number int) {
 	}
 
 	got := map[string]string{
-		"stream":  lab.StreamOutcome(stream.Out.String(), streamState.ExitCode()),
-		"socket":  lab.SocketOutcome(socket.Out.All()),
+		"stream":  client.StreamOutcome(stream.Out.String(), streamState.ExitCode()),
+		"socket":  client.SocketOutcome(socket.Out.All()),
 		"request": answer.Outcome(),
-		"server":  lab.ExitText(state),
+		"server":  proc.ExitText(state),
 	}
 	if state.Exited() {
 		got["server"] += " (" + lastWords(s.Out.All()) + ")"
 	}
-	var verdicts []lab.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lab.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 	serverOK := state.Exited() && state.ExitCode() == 0
-	d.report(program, verdicts, lab.Timeline{
-		Start: d.stepT0, Signal: signalled, SignalName: "SIGTERM", Legend: lab.LegendStreaming,
-		Rows: []lab.TimelineRow{
-			connectionRow("stream", streamSent, stream, signalled, got["stream"] == lab.StreamEndedClean, "ended"),
-			connectionRow("socket", socketSent, socket, signalled, got["socket"] == lab.SocketGoingAway, "closed"),
+	d.report(program, verdicts, report.Timeline{
+		Start: d.stepT0, Signal: signalled, SignalName: "SIGTERM", Legend: report.LegendStreaming,
+		Rows: []report.TimelineRow{
+			connectionRow("stream", streamSent, stream, signalled, got["stream"] == lesson.StreamEndedClean, "ended"),
+			connectionRow("socket", socketSent, socket, signalled, got["socket"] == lesson.SocketGoingAway, "closed"),
 			requestRow("request", answer),
 			{Label: "server", OK: serverOK,
-				Spans: []lab.Span{{From: d.stepT0, To: s.ExitedAt, Fill: '-', End: end(serverOK)}},
-				Note: fmt.Sprintf("%s at %s s, %s s after SIGTERM", lab.ExitText(state),
-					lab.Seconds(s.ExitedAt.Sub(d.stepT0)), lab.Seconds(s.ExitedAt.Sub(signalled)))},
+				Spans: []report.Span{{From: d.stepT0, To: s.ExitedAt, Fill: '-', End: end(serverOK)}},
+				Note: fmt.Sprintf("%s at %s s, %s s after SIGTERM", proc.ExitText(state),
+					report.Seconds(s.ExitedAt.Sub(d.stepT0)), report.Seconds(s.ExitedAt.Sub(signalled)))},
 		},
 	})
 }
@@ -130,7 +117,7 @@ func commented(lines [][2]string) []string {
 
 // background starts a client from the build folder, as `args &` would, and
 // returns it and when it started.
-func (d *demo) background(args []string) (*lab.Process, time.Time) {
+func (d *demo) background(args []string) (*proc.Process, time.Time) {
 	d.show(quote(args...) + " &")
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = d.bin
@@ -143,14 +130,14 @@ func (d *demo) background(args []string) (*lab.Process, time.Time) {
 }
 
 // waitOutput waits for a client to print text, or dies.
-func (d *demo) waitOutput(p *lab.Process, text string) {
+func (d *demo) waitOutput(p *proc.Process, text string) {
 	if err := p.WaitLog(text, 1, 10*time.Second); err != nil {
 		d.die("%v: %s", err, lastLine(p.Out))
 	}
 }
 
 // waitClient waits for a client to exit; maxTime bounds it itself.
-func (d *demo) waitClient(p *lab.Process, maxTime time.Duration) *os.ProcessState {
+func (d *demo) waitClient(p *proc.Process, maxTime time.Duration) *os.ProcessState {
 	state, err := p.WaitExit(maxTime + 5*time.Second)
 	if err != nil {
 		d.die("%v", err)
@@ -166,11 +153,11 @@ func millis(d time.Duration) string {
 
 // connectionRow draws a stream or a socket: open from its start until its
 // client exited, with how long after the signal it ended.
-func connectionRow(label string, sent time.Time, p *lab.Process, signalled time.Time, ok bool, how string) lab.TimelineRow {
+func connectionRow(label string, sent time.Time, p *proc.Process, signalled time.Time, ok bool, how string) report.TimelineRow {
 	if !ok {
 		how = "cut"
 	}
-	return lab.TimelineRow{Label: label, OK: ok,
-		Spans: []lab.Span{{From: sent, To: p.ExitedAt, Fill: '=', End: end(ok)}},
+	return report.TimelineRow{Label: label, OK: ok,
+		Spans: []report.Span{{From: sent, To: p.ExitedAt, Fill: '=', End: end(ok)}},
 		Note:  fmt.Sprintf("%s %s after SIGTERM", how, millis(p.ExitedAt.Sub(signalled)))}
 }

@@ -11,24 +11,28 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"golang.org/x/sys/unix"
 )
 
-// client is one of the load clients of steps 4 and 5: GET / again and again with a
+// curlClient is one of the load clients of steps 4 and 5: GET / again and again with a
 // real curl, each answer kept.
-type client struct {
+type curlClient struct {
 	mu      sync.Mutex
-	answers []*lab.Curl
+	answers []*client.Curl
 }
 
-func (c *client) all() []*lab.Curl {
+func (c *curlClient) all() []*client.Curl {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.answers)
 }
 
 // okFrom counts the client's 200 answers from a version.
-func (c *client) okFrom(version string) int {
+func (c *curlClient) okFrom(version string) int {
 	n := 0
 	for _, a := range c.all() {
 		if a.OK() && a.Version() == version {
@@ -44,7 +48,7 @@ const loadMax = 60
 // curlLoad is the load of steps 4 and 5: clients that each send GET / with
 // a real curl again and again, each answer kept.
 type curlLoad struct {
-	clients []*client
+	clients []*curlClient
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -53,14 +57,14 @@ type curlLoad struct {
 // command (get). Each stops after LoadFor or loadMax requests at the
 // latest.
 func (d *demo) startCurlLoad(n int, get string) *curlLoad {
-	l := &curlLoad{clients: make([]*client, n), stop: make(chan struct{})}
+	l := &curlLoad{clients: make([]*curlClient, n), stop: make(chan struct{})}
 	deadline := time.Now().Add(d.t.LoadFor)
 	for i := range l.clients {
 		if i > 0 {
 			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
 		}
 		d.show(get + " &   # client" + strconv.Itoa(i+1) + ", again and again")
-		c := &client{}
+		c := &curlClient{}
 		l.clients[i] = c
 		l.wg.Go(func() {
 			for range loadMax {
@@ -72,7 +76,7 @@ func (d *demo) startCurlLoad(n int, get string) *curlLoad {
 				if time.Now().After(deadline) {
 					return
 				}
-				a := d.curl(lab.CurlHeaders, "GET", "/")
+				a := d.curl(client.CurlHeaders, "GET", "/")
 				c.mu.Lock()
 				c.answers = append(c.answers, a)
 				c.mu.Unlock()
@@ -84,10 +88,10 @@ func (d *demo) startCurlLoad(n int, get string) *curlLoad {
 
 // finish stops the load, waits for each client's request in flight, and
 // returns every client's answers.
-func (l *curlLoad) finish() [][]*lab.Curl {
+func (l *curlLoad) finish() [][]*client.Curl {
 	close(l.stop)
 	l.wg.Wait()
-	answers := make([][]*lab.Curl, len(l.clients))
+	answers := make([][]*client.Curl, len(l.clients))
 	for n, c := range l.clients {
 		answers[n] = c.all()
 	}
@@ -96,32 +100,23 @@ func (l *curlLoad) finish() [][]*lab.Curl {
 
 // runUpgrade is step 4: 04-zero-downtime upgraded from v1 to v2 with SIGHUP
 // under load.
-func (d *demo) runUpgrade(number int) {
-	step := lab.UpgradeStep
-	program, pidfile := step.Program, filepath.Base(d.pidFile())
-	flags := []string{"-delay", d.t.UpDelay.String(), "-timeout", d.t.Timeout.String(), "-pidfile", pidfile}
-	get := d.curlLine(lab.CurlHeaders, "GET", "/")
+func (d *demo) runUpgrade(step lesson.Step) {
+	program, pidfile := step.Program, lesson.PIDFile
+	flags := step.Flags(d.t)
+	get := d.curlLine(client.CurlHeaders, "GET", "/")
 	commands := [][]string{
-		lab.BuildCommand(program, "./"+program, "v1"),
-		lab.BuildCommand(program+"-v2", "./"+program, "v2"),
+		proc.BuildCommand(program, "./"+program, "v1"),
+		proc.BuildCommand(program+"-v2", "./"+program, "v2"),
 	}
 	lines := []string{quote(commands[0]...), quote(commands[1]...),
 		quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...),
 		fmt.Sprintf("%s   # %d clients, %s apart, each again as soon as it has an answer", get, step.Clients, d.t.UpStagger)}
-	install := lab.InstallCommands(program+"-v2", program)
+	install := proc.InstallCommands(program+"-v2", program)
 	lines = append(lines, quote(install[0]...)+"   # once each client has 2 answers from v1", quote(install[1]...),
 		"kill -HUP <v1 pid>",
 		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
 		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.beginStep(number, program+", upgraded from v1 to v2 under load with SIGHUP", []string{
-		"02-graceful finishes its requests, but until a new process listens, clients",
-		"are refused. 04-zero-downtime hands its listening socket to the new binary",
-		fmt.Sprintf("instead. v1 serves; %d clients send GET / (here it takes %s) back to", step.Clients, d.t.UpDelay),
-		"back. Mid-load, v2 is installed at v1's path and v1 gets SIGHUP: it starts",
-		"v2 as its child on the same socket and, once v2 is ready, finishes its own",
-		"requests and exits 0. Every request gets a 200, and each client sees the",
-		"X-Version header go from v1 to v2. Last, SIGTERM stops v2 as it did 02.",
-	}, lines)
+	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
 
 	d.show(quote("cd", d.root))
 	for _, c := range commands {
@@ -133,7 +128,7 @@ func (d *demo) runUpgrade(number int) {
 	old := d.launch(program, flags...)
 	// v2 will be v1's child, not the demo's: the cleanup finds it here.
 	d.drv.WatchSuccessors(old.Process, d.pidFile())
-	d.waitLog(old, lab.Evidence{Text: " serving on ", N: 1})
+	d.waitLog(old, lesson.Evidence{Text: " serving on ", N: 1})
 	d.showPIDFile()
 
 	// The clients.
@@ -146,7 +141,7 @@ func (d *demo) runUpgrade(number int) {
 	d.note("each client has %d answers from v1. Install v2 where v1 runs from: cp onto", step.Answers)
 	d.note("a running binary fails (text file busy), so copy it beside and mv it over.")
 	d.note("mv swaps the name; v1 keeps running its own file, which no name points to")
-	for _, c := range lab.InstallCommands(program+"-v2", program) {
+	for _, c := range proc.InstallCommands(program+"-v2", program) {
 		d.run(d.bin, c...)
 	}
 	d.note("SIGHUP: v1 starts ./%s, v2 now, and hands it the socket", program)
@@ -168,7 +163,7 @@ func (d *demo) runUpgrade(number int) {
 		}
 		oldState = d.waitExit(old)
 		d.note("v1 (PID %d) has exited; the PID file names the process that serves now", old.PID())
-		if pid := d.showPIDFile(); pid != 0 && pid != old.PID() && lab.PIDRunning(pid) {
+		if pid := d.showPIDFile(); pid != 0 && pid != old.PID() && proc.PIDRunning(pid) {
 			newPID = pid
 			newStart = old.ExitedAt
 			if l, ok := logLine(old.Out, `serving on .*\(pid `+strconv.Itoa(pid)+`\)$`); ok {
@@ -187,11 +182,11 @@ func (d *demo) runUpgrade(number int) {
 	switch {
 	case newPID != 0:
 		d.note("stop v2 as 02-graceful was stopped; it was handed to the demo when v1 exited")
-		if lab.PIDRunning(newPID) {
+		if proc.PIDRunning(newPID) {
 			d.kill(syscall.SIGTERM, newPID)
 			newTermed = true
 		}
-		ws, err := lab.WaitOrphan(newPID, d.t.Timeout+10*time.Second)
+		ws, err := proc.WaitOrphan(newPID, d.t.Timeout+10*time.Second)
 		if err != nil {
 			d.die("v2 (PID %d) %v after SIGTERM", newPID, err)
 		}
@@ -230,7 +225,7 @@ func (d *demo) runUpgrade(number int) {
 		"new":      "never served",
 	}
 	if oldState != nil {
-		got["old"] = lab.ExitText(oldState)
+		got["old"] = proc.ExitText(oldState)
 		if oldState.Exited() {
 			got["old"] += " (" + oldLastWords(all, old.ExitedAt) + ")"
 		}
@@ -245,18 +240,15 @@ func (d *demo) runUpgrade(number int) {
 			got["new"] = fmt.Sprintf("%s (%s)", how, waitText(newState))
 		}
 	}
-	var verdicts []lab.Verdict
-	for _, want := range step.Expect {
-		verdicts = append(verdicts, lab.Verdict{Label: want.Label, Got: got[want.Label], Want: want.Want})
-	}
+	verdicts := judge(step.Expect, got)
 	newOK := got["new"] == step.Expect[len(step.Expect)-1].Want
 
-	rows := make([]lab.TimelineRow, 0, len(answers)+2)
+	rows := make([]report.TimelineRow, 0, len(answers)+2)
 	for n, as := range answers {
-		row := lab.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
+		row := report.TimelineRow{Label: fmt.Sprintf("client%d", n+1), OK: true}
 		v1, v2, bad := 0, 0, 0
 		for _, a := range as {
-			s := lab.Span{From: a.Sent, To: a.Done, Fill: '=', End: 'o'}
+			s := report.Span{From: a.Sent, To: a.Done, Fill: '=', End: 'o'}
 			switch {
 			case !a.OK():
 				s.End, row.OK = 'X', false
@@ -274,26 +266,26 @@ func (d *demo) runUpgrade(number int) {
 		rows = append(rows, row)
 	}
 	oldOK := oldState != nil && oldState.Exited() && oldState.ExitCode() == 0
-	oldRow := lab.TimelineRow{Label: "old", OK: oldOK,
-		Spans: []lab.Span{{From: d.stepT0, To: old.ExitedAt, Fill: '-', End: end(oldOK)}},
-		Note:  fmt.Sprintf("v1, PID %d: exit %d at %s s", old.PID(), exitCode(oldState), lab.Seconds(old.ExitedAt.Sub(d.stepT0)))}
-	newRow := lab.TimelineRow{Label: "new", Note: "v2 never served"}
+	oldRow := report.TimelineRow{Label: "old", OK: oldOK,
+		Spans: []report.Span{{From: d.stepT0, To: old.ExitedAt, Fill: '-', End: end(oldOK)}},
+		Note:  fmt.Sprintf("v1, PID %d: exit %d at %s s", old.PID(), exitCode(oldState), report.Seconds(old.ExitedAt.Sub(d.stepT0)))}
+	newRow := report.TimelineRow{Label: "new", Note: "v2 never served"}
 	if newPID != 0 {
-		newRow = lab.TimelineRow{Label: "new", OK: newOK,
-			Spans: []lab.Span{{From: newStart, To: newExit, Fill: '-', End: end(newOK)}},
+		newRow = report.TimelineRow{Label: "new", OK: newOK,
+			Spans: []report.Span{{From: newStart, To: newExit, Fill: '-', End: end(newOK)}},
 			Note: fmt.Sprintf("v2, PID %d: serving at %s s, gone at %s s", newPID,
-				lab.Seconds(newStart.Sub(d.stepT0)), lab.Seconds(newExit.Sub(d.stepT0)))}
+				report.Seconds(newStart.Sub(d.stepT0)), report.Seconds(newExit.Sub(d.stepT0)))}
 	}
-	d.report(program, verdicts, lab.Timeline{
+	d.report(program, verdicts, report.Timeline{
 		Start: d.stepT0, Signal: signalled, SignalName: "SIGHUP",
-		Rows: append(rows, oldRow, newRow), Legend: lab.LegendUpgrade,
+		Rows: append(rows, oldRow, newRow), Legend: report.LegendUpgrade,
 	})
 }
 
 // showPIDFile runs cat on the PID file, as the class would, and returns the PID.
 func (d *demo) showPIDFile() int {
 	d.show(quote("cat", filepath.Base(d.pidFile())))
-	pid := lab.ReadPIDFile(d.pidFile())
+	pid := proc.ReadPIDFile(d.pidFile())
 	if pid == 0 {
 		d.result("(no PID)")
 	} else {
@@ -303,10 +295,10 @@ func (d *demo) showPIDFile() int {
 }
 
 // waitClients waits until every client has count 200s from version.
-func (d *demo) waitClients(clients []*client, version string, count int, limit time.Duration) bool {
+func (d *demo) waitClients(clients []*curlClient, version string, count int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if !slices.ContainsFunc(clients, func(c *client) bool { return c.okFrom(version) < count }) {
+		if !slices.ContainsFunc(clients, func(c *curlClient) bool { return c.okFrom(version) < count }) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
@@ -323,15 +315,15 @@ func exitCode(state *os.ProcessState) int {
 
 func waitText(ws syscall.WaitStatus) string {
 	if ws.Signaled() {
-		return "killed by " + lab.SignalName(ws.Signal())
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
 }
 
 // oldLastWords is v1's last log line: the last one logged before it exited,
 // leaving out what v2 logged meanwhile while it served.
-func oldLastWords(all []lab.Line, exited time.Time) string {
-	var mine []lab.Line
+func oldLastWords(all []proc.Line, exited time.Time) string {
+	var mine []proc.Line
 	for _, l := range all {
 		if !l.At.After(exited) && !strings.Contains(l.Text, "GET / started") && !strings.Contains(l.Text, " serving on ") {
 			mine = append(mine, l)
@@ -340,7 +332,7 @@ func oldLastWords(all []lab.Line, exited time.Time) string {
 	return lastWords(mine)
 }
 
-func requestsVerdict(answers [][]*lab.Curl) string {
+func requestsVerdict(answers [][]*client.Curl) string {
 	total, failed, first := 0, 0, ""
 	for _, as := range answers {
 		for _, a := range as {
@@ -364,7 +356,7 @@ func requestsVerdict(answers [][]*lab.Curl) string {
 
 // versionVerdict says which processes answered for a version: v1 must be
 // the PID the demo started, v2 the one the PID file named after the upgrade.
-func versionVerdict(answers [][]*lab.Curl, version, word string, pid int) string {
+func versionVerdict(answers [][]*client.Curl, version, word string, pid int) string {
 	var pids []string
 	for _, as := range answers {
 		for _, a := range as {
@@ -385,7 +377,7 @@ func versionVerdict(answers [][]*lab.Curl, version, word string, pid int) string
 }
 
 // clientsVerdict checks that each client's answers are v1s, then v2s.
-func clientsVerdict(answers [][]*lab.Curl) string {
+func clientsVerdict(answers [][]*client.Curl) string {
 	for n, as := range answers {
 		var seen []string
 		for _, a := range as {

@@ -22,8 +22,8 @@
 //
 // It exits 1, naming the mismatch, when the numbers disagree with the
 // lesson, and 2 when it could not run at all. The run itself is
-// internal/lab's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
-// the clients that never resend are lab.RawLoad (see neverresend.go).
+// internal/scenario's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
+// the clients that never resend are client.NeverResend (see neverresend.go).
 package main
 
 import (
@@ -37,7 +37,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // allPrograms are what load.sh runs by default; --upgrade runs 02-graceful
@@ -115,7 +117,7 @@ type options struct {
 }
 
 func main() {
-	d := lab.NewDriver("load.sh")
+	d := proc.NewGuard("load.sh")
 	opts, err := parse(os.Args[1:])
 	if err != nil {
 		d.Fail(err)
@@ -131,7 +133,7 @@ func main() {
 	if opts.rolling {
 		runRolling(d, opts, dir) // it exits
 	}
-	var rep lab.LoadReport
+	var rep scenario.LoadReport
 	switch {
 	case opts.upgrade:
 		rep = runUpgrade(d, opts, dir)
@@ -146,7 +148,7 @@ func main() {
 			d.Fail(err)
 		}
 	}
-	d.Exit(lab.WriteVerdict(d.Stdout(), rep.Mismatches))
+	d.Exit(report.WriteVerdict(d.Stdout(), rep.Mismatches))
 }
 
 // parse reads the command line and the environment; nil options (and no
@@ -207,7 +209,7 @@ func parse(args []string) (*options, error) {
 	if duration != "" {
 		opts.duration = duration
 	}
-	z, err := lab.ParseDuration(opts.duration)
+	z, err := scenario.ParseDuration(opts.duration)
 	if err != nil {
 		return nil, fmt.Errorf("-z must be a duration like 3s, 1500ms or 1m, got '%s'", opts.duration)
 	}
@@ -216,7 +218,7 @@ func parse(args []string) (*options, error) {
 	}
 	// The signal goes at the first round of requests that starts after
 	// half of -z: a round must fit in the second half.
-	delay, _ := lab.ParseDuration(opts.delay)
+	delay, _ := scenario.ParseDuration(opts.delay)
 	if z < 3*delay {
 		return nil, fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
 	}
@@ -226,7 +228,7 @@ func parse(args []string) (*options, error) {
 		if z < 4*delay {
 			return nil, fmt.Errorf("with --upgrade, -z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
 		}
-		if minimum, _ := lab.ParseDuration(upgradeMinimum); z < minimum {
+		if minimum, _ := scenario.ParseDuration(upgradeMinimum); z < minimum {
 			return nil, fmt.Errorf("with --upgrade, -z must be at least %s, got '%s'", upgradeMinimum, opts.duration)
 		}
 		if len(opts.programs) > 0 {
@@ -257,10 +259,10 @@ func parse(args []string) (*options, error) {
 	if port == "" {
 		port = "8080"
 	}
-	if opts.port, err = lab.ParsePort(port); err != nil {
+	if opts.port, err = proc.ParsePort(port); err != nil {
 		return nil, err
 	}
-	if err := lab.RequireFreePort(fmt.Sprintf("127.0.0.1:%d", opts.port)); err != nil {
+	if err := proc.RequireFreePort(fmt.Sprintf("127.0.0.1:%d", opts.port)); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -274,8 +276,8 @@ var digits = regexp.MustCompile(`^[0-9]+$`)
 const upgradeMinimum = "3s"
 
 // config is one program's load run.
-func config(opts *options, dir, name string) lab.LoadConfig {
-	return lab.LoadConfig{
+func config(opts *options, dir, name string) scenario.LoadConfig {
+	return scenario.LoadConfig{
 		Program:  name,
 		Binary:   filepath.Join(dir, name),
 		Hey:      filepath.Join(dir, "hey"),
@@ -289,29 +291,29 @@ func config(opts *options, dir, name string) lab.LoadConfig {
 // build builds hey and the programs into dir. hey is built once rather
 // than run as `go tool hey`: that would re-check the build on every run,
 // and its process would be the go command's, not hey's.
-func build(d *lab.Driver, dir string, programs ...string) {
-	if err := lab.BuildHey(dir); err != nil {
+func build(d *proc.Guard, dir string, programs ...string) {
+	if err := proc.BuildHey(dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
 	pkgs := make([]string, len(programs))
 	for i, name := range programs {
 		pkgs[i] = "./" + name
 	}
-	if err := lab.Build(dir, false, pkgs...); err != nil {
+	if err := proc.Build(dir, false, pkgs...); err != nil {
 		d.Failf("could not build %s: %v", strings.Join(pkgs, " "), err)
 	}
 }
 
 // runShutdown is the normal mode: each program under load, SIGTERM
 // mid-run.
-func runShutdown(d *lab.Driver, opts *options, dir string) lab.LoadReport {
+func runShutdown(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	build(d, dir, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
-	var results []lab.LoadResult
+	var results []scenario.LoadResult
 	for _, name := range opts.programs {
 		fmt.Fprintf(out, "running %s ...\n", name)
-		r, err := lab.RunLoad(d, config(opts, dir, name))
+		r, err := scenario.RunLoad(d, config(opts, dir, name))
 		if err != nil {
 			d.Fail(err)
 		}
@@ -319,18 +321,18 @@ func runShutdown(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	}
 
 	fmt.Fprintln(out)
-	lab.WriteLoadTable(out, results, lab.ShutdownRows, 13, 13)
+	report.WriteTable(out, scenario.LoadTable(results, scenario.ShutdownRows, 13, 13))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused: connection refused, the listener was closed (the client may retry)")
 	fmt.Fprintln(out, "cut:     accepted, then dropped (EOF, connection reset, broken pipe)")
-	// The two subtleties behind the numbers: see lab.BeginLoad and lab.LoadRun.WaitAllInFlight.
+	// The two subtleties behind the numbers: see scenario.BeginLoad and scenario.LoadRun.WaitAllInFlight.
 	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
 	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
-	return lab.LoadReport{Mode: "shutdown", Results: results, Mismatches: lab.ShutdownMismatches(results)}
+	return scenario.LoadReport{Mode: "shutdown", Results: results, Mismatches: scenario.ShutdownMismatches(results)}
 }
 
 // runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
-func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
+func runUpgrade(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful")
@@ -338,21 +340,21 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
-	restart, err := lab.RunRestart(d, config(opts, dir, "02-graceful"))
+	restart, err := scenario.RunRestart(d, config(opts, dir, "02-graceful"))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	install04(d, dir)
-	upgrade, err := lab.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	upgrade, err := scenario.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
 
 	fmt.Fprintln(out)
-	results := []lab.LoadResult{restart, upgrade}
-	lab.WriteLoadTable(out, results, lab.UpgradeRows, 16, 16)
-	mismatches := lab.UpgradeMismatches(restart, upgrade)
+	results := []scenario.LoadResult{restart, upgrade}
+	report.WriteTable(out, scenario.LoadTable(results, scenario.UpgradeRows, 16, 16))
+	mismatches := scenario.UpgradeMismatches(restart, upgrade)
 	neverResend, more := runNeverResendUpgrade(d, opts, dir)
 	results, mismatches = append(results, neverResend...), append(mismatches, more...)
 	fmt.Fprintln(out)
@@ -362,16 +364,16 @@ func runUpgrade(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
 	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
-	return lab.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}
+	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}
 }
 
 // build04 builds 04-zero-downtime into dir as v1 and v2
 // (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
 // upgrade moves v2 over it.
-func build04(d *lab.Driver, dir string) {
+func build04(d *proc.Guard, dir string) {
 	const zd = "04-zero-downtime"
 	for _, version := range []string{"v1", "v2"} {
-		if err := lab.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
+		if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
 			d.Failf("could not build ./%s (%s): %v", zd, version, err)
 		}
 	}
@@ -379,9 +381,9 @@ func build04(d *lab.Driver, dir string) {
 
 // install04 puts v1 at 04-zero-downtime's path, where an earlier run may
 // have left v2.
-func install04(d *lab.Driver, dir string) {
+func install04(d *proc.Guard, dir string) {
 	const zd = "04-zero-downtime"
-	if err := lab.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
+	if err := proc.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
 		d.Fail(err)
 	}
 }

@@ -5,61 +5,64 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
-// The runs with clients that never resend a request (lab.RawLoad): a fast
+// The runs with clients that never resend a request (client.NeverResend): a fast
 // handler, so that requests keep arriving at the signal.
 const fastDelay = "1ms"
 
-// neverResend is config for RawLoad's clients of the given kind, GET /
+// neverResend is config for client.NeverResend's clients of the given kind, GET /
 // answering in fastDelay.
-func neverResend(opts *options, dir, name, kind string) lab.LoadConfig {
+func neverResend(opts *options, dir, name string, kind client.Connections) scenario.LoadConfig {
 	cfg := config(opts, dir, name)
-	cfg.Delay, cfg.Raw = fastDelay, kind
+	cfg.Delay, cfg.NeverResend = fastDelay, kind
 	return cfg
 }
 
 // runNeverResendUpgrade is the second half of --upgrade: the restart of
 // 02 against 04's hand-over again, with keep-alive clients that never
 // resend. It prints its table and returns its results and mismatches.
-func runNeverResendUpgrade(d *lab.Driver, opts *options, dir string) ([]lab.LoadResult, []string) {
+func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario.LoadResult, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	fmt.Fprintf(out, "\nGET / answers in %s; %d keep-alive clients that never resend, -z %s; a new version in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
-	restart, err := lab.RunRestart(d, neverResend(opts, dir, "02-graceful", lab.RawKeepAlive))
+	restart, err := scenario.RunRestart(d, neverResend(opts, dir, "02-graceful", client.KeepAlive))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	install04(d, dir)
-	upgrade, err := lab.RunUpgrade(d, neverResend(opts, dir, zd, lab.RawKeepAlive), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	upgrade, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.KeepAlive), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintln(out)
-	results := []lab.LoadResult{restart, upgrade}
-	lab.WriteLoadTable(out, results, slices.Concat(lab.CutByRows, lab.UpgradeRows), 16, 16)
-	return results, lab.NeverResendUpgradeMismatches(restart, upgrade)
+	results := []scenario.LoadResult{restart, upgrade}
+	report.WriteTable(out, scenario.LoadTable(results, slices.Concat(scenario.CutByRows, scenario.UpgradeRows), 16, 16))
+	return results, scenario.NeverResendUpgradeMismatches(restart, upgrade)
 }
 
 // runArrival is the --arrival mode: clients that never resend, each
 // request on a fresh connection, keep arriving while 02, 03 and 04 stop
 // (SIGTERM), then while 04 hands over (SIGHUP).
-func runArrival(d *lab.Driver, opts *options, dir string) lab.LoadReport {
+func runArrival(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
 	build(d, dir, "02-graceful", "03-workers")
 	build04(d, dir)
 	fmt.Fprintf(out, "GET / answers in %s; %d clients that never resend, a fresh connection per request, -z %s; a signal in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
-	var results []lab.LoadResult
+	var results []scenario.LoadResult
 	for _, name := range []string{"02-graceful", "03-workers", zd} {
 		fmt.Fprintf(out, "running %s: SIGTERM ...\n", name)
 		if name == zd {
 			install04(d, dir)
 		}
-		r, err := lab.RunLoad(d, neverResend(opts, dir, name, lab.RawFresh))
+		r, err := scenario.RunLoad(d, neverResend(opts, dir, name, client.Fresh))
 		if err != nil {
 			d.Fail(err)
 		}
@@ -67,18 +70,18 @@ func runArrival(d *lab.Driver, opts *options, dir string) lab.LoadReport {
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
 	install04(d, dir)
-	r, err := lab.RunUpgrade(d, neverResend(opts, dir, zd, lab.RawFresh), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	r, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.Fresh), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
 	results = append(results, r)
 
 	fmt.Fprintln(out)
-	lab.WriteLoadTable(out, results, lab.ArrivalRows, 13, 16)
+	report.WriteTable(out, scenario.LoadTable(results, scenario.ArrivalRows, 13, 16))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused:    connection refused: the listener was closed (the client may retry)")
 	fmt.Fprintln(out, "cut: reset: connection reset by peer: completed by the kernel, never accepted, reset when the listener closed")
 	fmt.Fprintln(out, "cut: EOF:   unexpected EOF: accepted, the request read after Shutdown began, closed without an answer")
 	fmt.Fprintln(out, "SIGHUP:     04 hands its socket over: it never closes, and the old process answers every request it reads")
-	return lab.LoadReport{Mode: "arrival", Results: results, Mismatches: lab.ArrivalMismatches(results)}
+	return scenario.LoadReport{Mode: "arrival", Results: results, Mismatches: scenario.ArrivalMismatches(results)}
 }

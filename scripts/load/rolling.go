@@ -9,7 +9,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/graceful-shutdown-lab/lab/internal/lab"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
 // rollingRuns are --rolling's side by side: the same load, the same
@@ -28,32 +32,32 @@ var rollingRuns = []struct {
 // runRolling is the --rolling mode: three instances behind HAProxy on
 // PORT (the instances on the three ports after it), restarted one by one
 // under load from hey and from as many keep-alive clients that never
-// resend (lab.RawLoad); it prints the table and the verdict
-// (lab.RollingMismatches, TestRollingRestart's too), writes --json, and
+// resend (client.NeverResend); it prints the table and the verdict
+// (scenario.RollingMismatches, TestRollingRestart's too), writes --json, and
 // exits.
-func runRolling(d *lab.Driver, opts *options, dir string) {
+func runRolling(d *proc.Guard, opts *options, dir string) {
 	out := d.Stdout()
 	if _, err := exec.LookPath("haproxy"); err != nil {
-		d.Fail(errors.New(lab.HAProxyMissing))
+		d.Fail(errors.New(haproxy.HAProxyMissing))
 	}
 	build(d, dir, "02-graceful", "05-load-balancer")
 	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
 	var instances []string
 	for i := 1; i <= 3; i++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", opts.port+i)
-		if err := lab.RequireFreePort(addr); err != nil {
+		if err := proc.RequireFreePort(addr); err != nil {
 			d.Fail(err)
 		}
 		instances = append(instances, addr)
 	}
-	timings := lab.PostTimings
+	timings := lesson.PostTimings
 	if opts.delay == "300ms" {
-		timings = lab.FastTimings
+		timings = lesson.FastTimings
 	}
-	drainDelay, delay := lab.RollingDrainDelay(timings).String(), lab.RollingHandlerDelay.String()
+	drainDelay, delay := lesson.RollingDrainDelay(timings).String(), lesson.RollingHandlerDelay.String()
 	fmt.Fprintf(out, "3 instances behind HAProxy on %s (check every 100ms, fall 2, rise 2); GET / answers in %s; hey -c %d and %d keep-alive clients that never resend;\n", listen, delay, opts.clients, opts.clients)
 	fmt.Fprintf(out, "each instance in turn: SIGTERM, wait for its exit, start it again, wait until HAProxy reports it UP. 05: -drain-delay %s.\n", drainDelay)
-	var results []lab.RollingResult
+	var results []scenario.RollingResult
 	for _, run := range rollingRuns {
 		fmt.Fprintf(out, "running %s behind HAProxy with retries %d ...\n", run.program, run.retries)
 		haproxyDir, err := d.TempDir("haproxy.")
@@ -64,7 +68,7 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 		if run.program == "05-load-balancer" {
 			args = append(args, "-drain-delay", drainDelay)
 		}
-		r, err := lab.RunRolling(d.Start, lab.RollingConfig{
+		r, err := scenario.RunRolling(d.Start, scenario.RollingConfig{
 			Program: run.program, Binary: filepath.Join(dir, run.program), Args: args,
 			HealthCheck: run.healthCheck, Retries: run.retries, Listen: listen, Instances: instances,
 			Hey: filepath.Join(dir, "hey"), Clients: opts.clients, Dir: haproxyDir, Limit: 30 * time.Second,
@@ -76,19 +80,19 @@ func runRolling(d *lab.Driver, opts *options, dir string) {
 	}
 
 	fmt.Fprintln(out)
-	lab.WriteRollingTable(out, results)
+	report.WriteTable(out, scenario.RollingTable(results))
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "never resend:       keep-alive clients that count a failed request and never send it again")
 	fmt.Fprintln(out, "probes (one-shot):  one request per instance, at once, when the restarted one's listener has closed")
 	fmt.Fprintln(out, "HAProxy retried:    connections refused by an instance, retried on it after 1 s (show stat's wretr)")
 	fmt.Fprintln(out, "stalled by a retry: requests whose log line shows a retry or a connect of 1 s or more")
 	fmt.Fprintln(out, "DOWN before:        HAProxy's runtime API showed the instance DOWN before it logged 'Shutdown Server'")
-	rep := lab.RollingReport{Mode: "rolling", Results: results, Mismatches: lab.RollingMismatches(results)}
+	rep := scenario.RollingReport{Mode: "rolling", Results: results, Mismatches: scenario.RollingMismatches(results)}
 	if opts.jsonFile != "" && !d.Interrupted() {
 		data, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
 			d.Fail(err)
 		}
 	}
-	d.Exit(lab.WriteVerdict(out, rep.Mismatches))
+	d.Exit(report.WriteVerdict(out, rep.Mismatches))
 }

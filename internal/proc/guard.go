@@ -1,4 +1,4 @@
-package lab
+package proc
 
 import (
 	"errors"
@@ -23,14 +23,14 @@ func RemoveDriverDir() {
 	}
 }
 
-// ErrInterrupted is what Driver.Start returns once the driver is stopping.
+// ErrInterrupted is what Guard.Start returns once the driver is stopping.
 var ErrInterrupted = errors.New("interrupted")
 
-// Driver is what a script's Go program (load.sh, bench.sh, demo.sh) keeps
+// Guard is what a script's Go program (load.sh, bench.sh, demo.sh) keeps
 // to end on every exit path: the processes it started, the successors they
 // start themselves (04-zero-downtime), its temporary folders. On SIGINT or
 // SIGTERM it ends them all and exits 130 or 143, like a shell script's trap.
-type Driver struct {
+type Guard struct {
 	name       string // how error lines begin: "load.sh"
 	mu         sync.Mutex
 	stopping   bool
@@ -50,12 +50,12 @@ type successor struct {
 	pidFile string
 }
 
-// NewDriver removes the driver's own build folder (see RemoveDriverDir)
+// NewGuard removes the driver's own build folder (see RemoveDriverDir)
 // and catches SIGINT and SIGTERM: from now on they end everything the
 // driver started and exit 128+N. A second Ctrl+C does not cut that short.
-func NewDriver(name string) *Driver {
+func NewGuard(name string) *Guard {
 	RemoveDriverDir()
-	d := &Driver{name: name}
+	d := &Guard{name: name}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -70,7 +70,7 @@ func NewDriver(name string) *Driver {
 
 // Start starts cmd (see Start) and records it for the cleanup. Once the
 // driver is stopping it starts nothing and returns ErrInterrupted.
-func (d *Driver) Start(cmd *exec.Cmd) (*Process, error) {
+func (d *Guard) Start(cmd *exec.Cmd) (*Process, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopping {
@@ -83,8 +83,8 @@ func (d *Driver) Start(cmd *exec.Cmd) (*Process, error) {
 	return p, err
 }
 
-// Launch is the package's Launch, the server recorded for the cleanup.
-func (d *Driver) Launch(path, addr string, args ...string) (*Server, error) {
+// StartServer is the package's StartServer, the server recorded for the cleanup.
+func (d *Guard) StartServer(path, addr string, args ...string) (*Server, error) {
 	p, err := d.Start(ServerCommand(path, addr, args...))
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func (d *Driver) Launch(path, addr string, args ...string) (*Server, error) {
 }
 
 // TempDir makes a temporary folder (in $TMPDIR) that the cleanup removes.
-func (d *Driver) TempDir(pattern string) (string, error) {
+func (d *Guard) TempDir(pattern string) (string, error) {
 	dir, err := os.MkdirTemp("", pattern)
 	if err != nil {
 		return "", err
@@ -107,21 +107,21 @@ func (d *Driver) TempDir(pattern string) (string, error) {
 // WatchSuccessors records where to find the successors the server p may
 // start (04-zero-downtime on SIGHUP): they are not the driver's children,
 // and outlive p. pidFile is the file the serving process writes.
-func (d *Driver) WatchSuccessors(p *Process, pidFile string) {
+func (d *Guard) WatchSuccessors(p *Process, pidFile string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.successors = append(d.successors, successor{pgid: p.PID(), pidFile: pidFile})
 }
 
 // UnwatchSuccessors forgets them once they are known to be gone.
-func (d *Driver) UnwatchSuccessors() {
+func (d *Guard) UnwatchSuccessors() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.successors = nil
 }
 
 // Interrupted reports whether SIGINT or SIGTERM arrived.
-func (d *Driver) Interrupted() bool {
+func (d *Guard) Interrupted() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.signalled != 0
@@ -131,11 +131,11 @@ func (d *Driver) Interrupted() bool {
 // SIGINT or SIGTERM arrived, so that what the cleanup does to the runs
 // under way (a server killed, hey's report cut short) never shows as a
 // result.
-func (d *Driver) Stdout() io.Writer { return quietWriter{d, os.Stdout} }
-func (d *Driver) Stderr() io.Writer { return quietWriter{d, os.Stderr} }
+func (d *Guard) Stdout() io.Writer { return quietWriter{d, os.Stdout} }
+func (d *Guard) Stderr() io.Writer { return quietWriter{d, os.Stderr} }
 
 type quietWriter struct {
-	d *Driver
+	d *Guard
 	w io.Writer
 }
 
@@ -149,7 +149,7 @@ func (q quietWriter) Write(p []byte) (int, error) {
 // Fail prints one line, "NAME: err", on stderr and exits 2: the driver
 // could not run (bad input, a busy port, a server that never started).
 // Once interrupted it prints nothing: what failed was the cleanup's doing.
-func (d *Driver) Fail(err error) {
+func (d *Guard) Fail(err error) {
 	if !d.Interrupted() {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", d.name, err)
 	}
@@ -157,13 +157,13 @@ func (d *Driver) Fail(err error) {
 }
 
 // Failf is Fail with a format.
-func (d *Driver) Failf(format string, args ...any) {
+func (d *Guard) Failf(format string, args ...any) {
 	d.Fail(fmt.Errorf(format, args...))
 }
 
 // Exit ends everything the driver started, removes its folders and exits
 // with status, or with 128+N once signal N arrived.
-func (d *Driver) Exit(status int) {
+func (d *Guard) Exit(status int) {
 	d.cleanup.Do(d.stop)
 	d.mu.Lock()
 	if d.signalled != 0 {
@@ -176,7 +176,7 @@ func (d *Driver) Exit(status int) {
 // stop kills, by process group, every process still running, then every
 // watched successor (by the PID its file names, and by its group), waits
 // briefly until they are gone, and removes the folders.
-func (d *Driver) stop() {
+func (d *Guard) stop() {
 	d.mu.Lock()
 	d.stopping = true
 	processes, successors, dirs := d.processes, d.successors, d.dirs

@@ -1,10 +1,14 @@
-package lab
+package scenario
 
 import (
 	"fmt"
-	"io"
+	"maps"
 	"slices"
 	"strings"
+
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
 
 // LoadReport is what load.sh --json writes: every program's results, and
@@ -26,75 +30,93 @@ type LoadRow struct {
 // load.sh --upgrade (where Exit is about the old process).
 var (
 	ShutdownRows = []LoadRow{
-		{"SIGTERM at", func(r LoadResult) string { return secs(r.SignalAt) + "s" }},
+		{"SIGTERM at", func(r LoadResult) string { return report.Seconds(r.SignalAt) + "s" }},
 		{"server exit", func(r LoadResult) string { return r.Exit }},
-		{"exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 	}
 	UpgradeRows = []LoadRow{
-		{"signal at", func(r LoadResult) string { return r.Signal + " " + secs(r.SignalAt) + "s" }},
+		{"signal at", func(r LoadResult) string { return r.Signal + " " + report.Seconds(r.SignalAt) + "s" }},
 		{"old server", func(r LoadResult) string { return r.OldServer }},
 		{"old exit", func(r LoadResult) string { return r.Exit }},
-		{"old exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"old exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 		{"new server", func(r LoadResult) string { return r.NewServer }},
-		{"new serves after", func(r LoadResult) string { return secs(r.NewAfter) + "s" }},
+		{"new serves after", func(r LoadResult) string { return report.Seconds(r.NewAfter) + "s" }},
 		{"after old exit", func(r LoadResult) string { return fmt.Sprint(r.AfterOldExit) }},
 		{"new exit", func(r LoadResult) string { return r.NewExit }},
 	}
 )
 
-// WriteLoadTable writes the results side by side, one right-aligned column
-// per program: the status codes any program received, the error classes,
-// then rows; and, under the table, the text of every "other" error, so that
-// nothing is silently lost.
-func WriteLoadTable(w io.Writer, results []LoadResult, rows []LoadRow, labelWidth, columnWidth int) {
-	row := func(label string, value func(LoadResult) string) {
-		fmt.Fprintf(w, "%-*s", labelWidth, label)
-		for _, r := range results {
-			fmt.Fprintf(w, " %*s", columnWidth, value(r))
-		}
-		fmt.Fprintln(w)
-	}
-	row("", func(r LoadResult) string { return r.Program })
-	var codes []int
+// LoadTable is load.sh's table of the results, one column per program:
+// the status codes any program received, the error classes, then rows;
+// under it, the text of every "other" error, so that nothing is silently
+// lost.
+func LoadTable(results []LoadResult, rows []LoadRow, labelWidth, columnWidth int) report.Table {
+	t := report.Table{LabelWidth: labelWidth, ColumnWidth: columnWidth}
 	for _, r := range results {
-		codes = append(codes, r.Codes()...)
+		t.Columns = append(t.Columns, r.Program)
 	}
-	slices.Sort(codes)
-	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("status %d", code), func(r LoadResult) string { return fmt.Sprint(r.Statuses[code]) })
-	}
-	for _, class := range Classes {
-		row(string(class), func(r LoadResult) string { return fmt.Sprint(r.Count(class)) })
-	}
+	t.Rows = append(statusRows(results, "status", func(r LoadResult) map[int]int { return r.Statuses }),
+		classRows(results, LoadResult.Count)...)
 	for _, extra := range rows {
-		row(extra.Label, extra.Value)
+		t.Rows = append(t.Rows, row(results, extra.Label, extra.Value))
 	}
 	for _, r := range results {
 		if len(r.OtherTexts) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nother errors seen by hey against %s:\n", r.Program)
-		texts := make([]string, 0, len(r.OtherTexts))
-		for text := range r.OtherTexts {
-			texts = append(texts, text)
-		}
-		slices.Sort(texts)
+		note := fmt.Sprintf("other errors seen by hey against %s:\n", r.Program)
+		texts := slices.Sorted(maps.Keys(r.OtherTexts))
 		for _, text := range texts {
-			fmt.Fprintf(w, "  [%d] %s\n", r.OtherTexts[text], text)
+			note += fmt.Sprintf("  [%d] %s\n", r.OtherTexts[text], text)
 		}
+		t.Notes = append(t.Notes, note)
 	}
+	return t
+}
+
+// row is a table row: label, and value for each result.
+func row[R any](results []R, label string, value func(R) string) report.Row {
+	r := report.Row{Label: label}
+	for _, result := range results {
+		r.Values = append(r.Values, value(result))
+	}
+	return r
+}
+
+// statusRows are one row per status code any result received, in order,
+// labelled "LABEL CODE".
+func statusRows[R any](results []R, label string, statuses func(R) map[int]int) []report.Row {
+	var codes []int
+	for _, r := range results {
+		codes = append(codes, slices.Collect(maps.Keys(statuses(r)))...)
+	}
+	slices.Sort(codes)
+	var rows []report.Row
+	for _, code := range slices.Compact(codes) {
+		rows = append(rows, row(results, fmt.Sprintf("%s %d", label, code), func(r R) string { return fmt.Sprint(statuses(r)[code]) }))
+	}
+	return rows
+}
+
+// classRows are one row per error class, in client.Classes' order.
+func classRows[R any](results []R, count func(R, client.Class) int) []report.Row {
+	var rows []report.Row
+	for _, class := range client.Classes {
+		rows = append(rows, row(results, string(class), func(r R) string { return fmt.Sprint(count(r, class)) }))
+	}
+	return rows
 }
 
 // ShutdownMismatches lists, one line each, the results that contradict
-// the lesson: 01-basic cuts requests and dies by SIGTERM; the graceful
-// programs cut none, answer only 200s, none times out or fails otherwise,
+// the lesson (lesson.Promises): a program that is not graceful (01-basic)
+// cuts requests and dies by SIGTERM; the graceful programs cut none, answer only 200s, none times out or fails otherwise,
 // they answer something, and exit 0.
 func ShutdownMismatches(results []LoadResult) []string {
 	var found []string
 	add := func(format string, args ...any) { found = append(found, fmt.Sprintf(format, args...)) }
 	for _, r := range results {
 		name := r.Program
-		if name == "01-basic" {
+		if !lesson.Promises[name].Graceful {
 			if r.Cut == 0 {
 				add("%s: no request was cut, yet it dies with requests in flight", name)
 			}
@@ -205,22 +227,6 @@ func pidText(pid int) string {
 	return fmt.Sprint(pid)
 }
 
-// WriteVerdict writes the verdict after a blank line: that the results
-// match the lesson, or each mismatch. It returns the exit status: 0, or 1
-// when anything contradicts the lesson.
-func WriteVerdict(w io.Writer, mismatches []string) int {
-	fmt.Fprintln(w)
-	if len(mismatches) == 0 {
-		fmt.Fprintln(w, "These results match the lesson.")
-		return 0
-	}
-	fmt.Fprintln(w, "These results contradict the lesson:")
-	for _, m := range mismatches {
-		fmt.Fprintln(w, "  "+m)
-	}
-	return 1
-}
-
 // Rows for clients that never resend: the cut requests by what the client
 // saw. At a stop, "reset" is a connection the kernel had completed but the
 // server never accepted, reset when the listener closed; "EOF" one whose
@@ -231,9 +237,9 @@ var (
 		{"cut: EOF", cutBy("unexpected EOF")},
 	}
 	ArrivalRows = slices.Concat(CutByRows, []LoadRow{
-		{"signal at", func(r LoadResult) string { return r.Signal + " " + secs(r.SignalAt) + "s" }},
+		{"signal at", func(r LoadResult) string { return r.Signal + " " + report.Seconds(r.SignalAt) + "s" }},
 		{"(old) exit", func(r LoadResult) string { return r.Exit }},
-		{"exit after", func(r LoadResult) string { return secs(r.ExitAfter) + "s" }},
+		{"exit after", func(r LoadResult) string { return report.Seconds(r.ExitAfter) + "s" }},
 	})
 )
 

@@ -1,4 +1,4 @@
-package lab
+package proc
 
 import (
 	"errors"
@@ -86,6 +86,28 @@ func goBuild(tmp string, args []string) error {
 	cmd.Env = append(os.Environ(), "GOTMPDIR="+tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// InstallCommands are the commands that put a new build at the path of a
+// running binary, the way a deploy should: cp onto a running binary fails
+// (text file busy), so the build is copied beside it, then renamed over it.
+// The running process keeps its own file, which no name points to any more;
+// the next one to start gets the new build.
+func InstallCommands(build, binary string) [][]string {
+	next := binary + ".next"
+	return [][]string{{"cp", build, next}, {"mv", "-f", next, binary}}
+}
+
+// Install runs InstallCommands. The copy is made by cp, not by this
+// process: a child forked meanwhile could inherit our write descriptor for
+// a moment, and exec of a file open for writing fails with "text file busy".
+func Install(build, binary string) error {
+	for _, args := range InstallCommands(build, binary) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
 	}
 	return nil
 }

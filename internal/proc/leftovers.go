@@ -1,4 +1,4 @@
-package lab
+package proc
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func ReapOrphans() {
 }
 
 // remembered are the arguments a leftover names on its command line: the
-// loopback addresses FreePort and FreePortRun handed out, and the
+// loopback addresses FreePort and FreePorts handed out, and the
 // configuration files StartHAProxy wrote. Every process started here, and
 // every process those start (a 04 successor, the server behind go run, the
 // demo's servers and curls, HAProxy), names one: that is how a leftover is

@@ -1,4 +1,4 @@
-package lab
+package client
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
 // Curl is one request made by a real curl process, as the class would
@@ -88,7 +90,7 @@ func (c *Curl) Version() string { _, _, v, _ := c.parts(); return v }
 func (c *Curl) PID() string     { _, _, _, p := c.parts(); return p }
 
 // OK reports whether the request got 200 Welcome Gin Server.
-func (c *Curl) OK() bool { return c.Status() == 200 && c.Body() == Welcome }
+func (c *Curl) OK() bool { return c.Status() == 200 && c.Body() == lesson.Welcome }
 
 // Outcome is what the request got, in the verdict's words: "200 Welcome
 // Gin Server", "curl: (7) connection refused", "curl: (52) Empty reply

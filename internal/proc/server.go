@@ -1,14 +1,16 @@
-package lab
+package proc
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -35,8 +37,8 @@ func ServerCommand(path, addr string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// Launch starts ServerCommand without waiting for it to listen.
-func Launch(path, addr string, args ...string) (*Server, error) {
+// StartServer starts ServerCommand without waiting for it to listen.
+func StartServer(path, addr string, args ...string) (*Server, error) {
 	p, err := Start(ServerCommand(path, addr, args...))
 	if err != nil {
 		return nil, err
@@ -51,25 +53,7 @@ func (s *Server) URL(path string) string {
 
 // WaitReady polls until the server accepts a TCP connection.
 func (s *Server) WaitReady(limit time.Duration) error {
-	return WaitListening(s.Addr, limit, s.Exited)
-}
-
-// WaitListening polls addr until it accepts a TCP connection, the process
-// exits (exited is closed) or the limit passes.
-func WaitListening(addr string, limit time.Duration, exited <-chan struct{}) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("the process exited before it listened")
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			return conn.Close()
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return fmt.Errorf("nothing listening on %s after %s", addr, limit)
+	return WaitListening(s.Addr, Connect, limit, s.Exited)
 }
 
 // WaitRefused polls until a new connection to addr is refused: the
@@ -90,17 +74,13 @@ func WaitRefused(addr string, limit time.Duration) error {
 	}
 }
 
-// FreePort returns a loopback address that was free a moment ago, and
-// remembers it for the leftover check (see Leftovers).
+// FreePort is FreePorts(1)'s one address.
 func FreePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := FreePorts(1)
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	addr := "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	RememberArgument(addr)
-	return addr, nil
+	return addrs[0], nil
 }
 
 // ParsePort reads a port as a person types it: decimal, 1 to 65535 (no
@@ -141,10 +121,73 @@ func (s *Server) OwnsPort() error {
 	port, _ := strconv.Atoi(portText)
 	ours, err := ListensOn(s.PID(), port)
 	if err != nil {
-		return fmt.Errorf("%w (%v): %s", ErrPortBusy, err, LastLine(s.Process))
+		return fmt.Errorf("%w (%v): %s", ErrPortBusy, err, s.Process.LastLine())
 	}
 	if !ours {
-		return fmt.Errorf("%w: %s", ErrPortBusy, LastLine(s.Process))
+		return fmt.Errorf("%w: %s", ErrPortBusy, s.Process.LastLine())
 	}
 	return nil
+}
+
+// ErrPortBusy is RunRolling's and StartHAProxy's error when another
+// process holds one of their ports: the caller may try other ports.
+var ErrPortBusy = errors.New("another process listens on the port")
+
+// handedOut are the ports FreePorts has handed out in this process: it
+// never hands one out twice, so that callers running at once (the tests
+// run in parallel) never share a port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePorts returns n consecutive loopback addresses that were free a
+// moment ago and that it has not handed out before, below the kernel's
+// ephemeral range, and remembers them for the leftover check (see
+// Leftovers). A rolling restart starts an instance again on a port
+// that stood free for a moment: in the ephemeral range, one of the many
+// connections the load opens meanwhile could take it as its own port, and
+// the new instance could not listen.
+func FreePorts(n int) ([]string, error) {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if v, err := strconv.Atoi(fields[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	// From 20000: below are the ports people pick by hand (8080, 18xxx).
+	const from = 20000
+	if low-n <= from {
+		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
+	}
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		first := from + rand.IntN(low-n-from)
+		var addrs []string
+		for port := first; port < first+n; port++ {
+			if handedOut.ports[port] {
+				break
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(port)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				break
+			}
+			ln.Close()
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == n {
+			for port := first; port < first+n; port++ {
+				handedOut.ports[port] = true
+			}
+			for _, addr := range addrs {
+				RememberArgument(addr)
+			}
+			return addrs, nil
+		}
+	}
+	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
 }

@@ -1,9 +1,4 @@
-// Package lab is what the demo, the load comparison, the benchmark and the
-// tests share: building the lessons, starting them in process groups of
-// their own, waiting for their log lines, signalling them, the clients,
-// hey's report, the lessons' expected outcomes and the renderers. It has no
-// knowledge of testing.T: the tests wrap it, the drivers print its errors.
-package lab
+package proc
 
 import (
 	"errors"
@@ -200,33 +195,6 @@ func (p *Process) Kill(limit time.Duration) error {
 	return nil
 }
 
-// ExitText says how a process ended, in the lesson's words: "exit 0",
-// "killed by SIGINT".
-func ExitText(state *os.ProcessState) string {
-	ws := state.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return "killed by " + SignalName(ws.Signal())
-	}
-	return fmt.Sprintf("exit %d", ws.ExitStatus())
-}
-
-// SignalName is a signal's name as kill -l spells it, with SIG: SIGTERM.
-func SignalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGHUP:
-		return "SIGHUP"
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGQUIT:
-		return "SIGQUIT"
-	}
-	return sig.String()
-}
-
 // Output collects a process's output and lets callers wait for a line.
 // Each complete line keeps the time it arrived: Go's log prints whole
 // seconds only, and the timelines need milliseconds.
@@ -316,6 +284,13 @@ func (o *Output) waitMarker(marker string, done <-chan struct{}, limit time.Dura
 	}
 }
 
+// Changed is closed on the next write: wait on it, then look again.
+func (o *Output) Changed() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed
+}
+
 // All returns every complete line so far.
 func (o *Output) All() []Line {
 	o.mu.Lock()
@@ -350,9 +325,7 @@ func (o *Output) WaitFor(text string, n int, closed <-chan struct{}, limit time.
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
-		o.mu.Lock()
-		changed := o.changed
-		o.mu.Unlock()
+		changed := o.Changed()
 		if len(o.Lines(text)) >= n {
 			return nil
 		}
@@ -367,4 +340,33 @@ func (o *Output) WaitFor(text string, n int, closed <-chan struct{}, limit time.
 			return fmt.Errorf("no %d line(s) containing %q within %s", n, text, limit)
 		}
 	}
+}
+
+// WaitEnding waits until p exits, limit at most, then SIGKILLs it (the
+// process alone, as a shell's kill would) and waits for that.
+func (p *Process) WaitEnding(limit time.Duration) Ending {
+	if state, err := p.WaitProcessExit(limit); err == nil {
+		return Ending{State: state, At: p.ExitedAt}
+	}
+	_ = syscall.Kill(p.PID(), syscall.SIGKILL)
+	state, _ := p.WaitProcessExit(5 * time.Second)
+	return Ending{State: state, Hung: true, At: time.Now()}
+}
+
+// Starter starts a command as a Process whose end the caller guarantees:
+// a Guard's Start, or a test's wrapper that ends it at cleanup.
+type Starter func(*exec.Cmd) (*Process, error)
+
+// LastLine is the last line the process wrote, once its output has ended
+// (1 s at most: the reader may lag behind a process that just exited).
+func (p *Process) LastLine() string {
+	select {
+	case <-p.OutputDone:
+	case <-time.After(time.Second):
+	}
+	lines := p.Out.All()
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return lines[len(lines)-1].Text
 }

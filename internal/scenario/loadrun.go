@@ -1,22 +1,22 @@
-package lab
+package scenario
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
+	"golang.org/x/sys/unix"
 )
 
-// HeyTimeout is hey's -t: no request waits longer (it would count as a
-// timeout).
-const HeyTimeout = 10 * time.Second
-
 // LoadConfig is one program under hey's load, or under clients that never
-// resend (Raw).
+// resend (NeverResend).
 type LoadConfig struct {
 	Program  string // its name, as the tables show it: "02-graceful"
 	Binary   string // the binary to start
@@ -26,23 +26,17 @@ type LoadConfig struct {
 	Clients  int    // hey -c
 	Duration string // hey -z, as given: "2s"
 	Args     []string
-	// Raw, when set, puts RawLoad's clients, which never resend a request,
-	// in hey's place: RawKeepAlive or RawFresh.
-	Raw string
+	// NeverResend, when set, puts client.NeverResend's clients, which
+	// never resend a request, in hey's place, on connections of that kind.
+	NeverResend client.Connections
 }
-
-// The clients of RawLoad a LoadConfig can ask for.
-const (
-	RawKeepAlive = "keep-alive" // requests back to back on a kept connection
-	RawFresh     = "fresh"      // a new connection per request
-)
 
 // LoadResult is what one load run saw: hey's report, and how the server
 // (in the upgrade scenarios, the old and the new one) ended. load.sh's
 // table, its verdict and its --json report are made from it.
 type LoadResult struct {
 	Program    string         `json:"program"`
-	Clients    string         `json:"clients"` // "hey", or "never resend, " and the Raw mode
+	Clients    string         `json:"clients"` // "hey", or "never resend, " and the connections' kind
 	Statuses   map[int]int    `json:"statuses"`
 	Served     int            `json:"served"` // answers, whatever their status
 	Refused    int            `json:"refused"`
@@ -81,73 +75,50 @@ func (r LoadResult) Codes() []int {
 }
 
 // Count is the number of failed requests of class c.
-func (r LoadResult) Count(c Class) int {
+func (r LoadResult) Count(c client.Class) int {
 	switch c {
-	case Refused:
+	case client.Refused:
 		return r.Refused
-	case Cut:
+	case client.Cut:
 		return r.Cut
-	case Timeout:
+	case client.Timeout:
 		return r.Timeout
 	}
 	return r.Other
 }
 
-// LoadRun is one run in progress: a server, hey (or RawLoad) against it.
+// LoadRun is one run in progress: a server, hey (or client.NeverResend) against it.
 type LoadRun struct {
-	Config LoadConfig
-	Server *Server
-	Hey    *Process
-	Raw    *RawLoad  // instead of Hey, when Config.Raw is set
-	Began  time.Time // when hey started
-	Ends   time.Time // when its -z runs out
+	Config      LoadConfig
+	Server      *proc.Server
+	Hey         *proc.Process
+	NeverResend *client.NeverResend // instead of Hey, when Config.NeverResend is set
+	Began       time.Time           // when hey started
+	Ends        time.Time           // when its -z runs out
 	// Signalled is when SignalInFlight signalled the server.
 	Signalled time.Time
 	Result    LoadResult
 }
 
-// StartHey starts hey against url with -d x -q 20 -t 10, then args:
-//
-//	-d x   a 1-byte body. Without a body a GET is "replayable", and Go's
-//	       client quietly resends it on a new connection when a reused
-//	       keep-alive connection dies before the answer: 01-basic's cut
-//	       requests would then show up as "connection refused" (the
-//	       resend's error), never as cut. With a body, hey reports what
-//	       really happened.
-//	-q 20  at most 20 requests a second per client. A served request
-//	       takes 300ms or more, so this never slows them down; it stops
-//	       hey from firing ~25,000 refused connections a second at a dead
-//	       port, which would starve a small machine.
-//	-t 10  no request waits more than 10 s (see HeyTimeout).
-func StartHey(d *Driver, hey, url string, args ...string) (*Process, error) {
-	return d.Start(HeyCommand(hey, url, args...))
-}
-
-// HeyCommand is the hey command StartHey starts.
-func HeyCommand(hey, url string, args ...string) *exec.Cmd {
-	flags := []string{"-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout / time.Second))}
-	return exec.Command(hey, append(append(flags, args...), url)...)
-}
-
-// BeginLoad starts the program and hey against it (see StartHey), or
-// RawLoad's clients, and returns in the middle of the run, once every
+// BeginLoad starts the program and hey against it (see client.HeyCommand), or
+// client.NeverResend's clients, and returns in the middle of the run, once every
 // client's first request has reached the handler.
-func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
+func BeginLoad(d *proc.Guard, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	duration, err := ParseDuration(cfg.Duration)
 	if err != nil {
 		return nil, err
 	}
-	s, err := LaunchReady(d, cfg, args...)
+	s, err := StartServerListening(d, cfg, args...)
 	if err != nil {
 		return nil, err
 	}
 	r := &LoadRun{Config: cfg, Server: s, Result: LoadResult{Program: cfg.Program, Clients: "hey"}}
 	r.Began = time.Now()
 	r.Ends = r.Began.Add(duration)
-	if cfg.Raw != "" {
-		r.Result.Clients = "never resend, " + cfg.Raw
-		r.Raw = StartRawLoad(RawOptions{Addr: s.Addr, Clients: cfg.Clients, Fresh: cfg.Raw == RawFresh, Until: r.Ends})
-	} else if r.Hey, err = StartHey(d, cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration); err != nil {
+	if cfg.NeverResend != "" {
+		r.Result.Clients = "never resend, " + string(cfg.NeverResend)
+		r.NeverResend = client.StartNeverResend(client.NeverResendOptions{Addr: s.Addr, Clients: cfg.Clients, Connections: cfg.NeverResend, Until: r.Ends})
+	} else if r.Hey, err = d.Start(client.HeyCommand(cfg.Hey, s.URL("/"), "-c", strconv.Itoa(cfg.Clients), "-z", cfg.Duration)); err != nil {
 		return nil, err
 	}
 	// Sync on evidence, not on a guess: wait for every client's first
@@ -159,46 +130,32 @@ func BeginLoad(d *Driver, cfg LoadConfig, args ...string) (*LoadRun, error) {
 	return r, nil
 }
 
-// LaunchReady starts the program on 127.0.0.1:cfg.Port, GET / taking
+// StartServerListening starts the program on 127.0.0.1:cfg.Port, GET / taking
 // cfg.Delay, with cfg.Args and args as more flags, and waits (10 s at
 // most) until it accepts connections.
-func LaunchReady(d *Driver, cfg LoadConfig, args ...string) (*Server, error) {
+func StartServerListening(d *proc.Guard, cfg LoadConfig, args ...string) (*proc.Server, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(cfg.Port)
-	if err := RequireFreePort(addr); err != nil {
+	if err := proc.RequireFreePort(addr); err != nil {
 		return nil, err
 	}
 	flags := append(append([]string{"-delay", cfg.Delay}, cfg.Args...), args...)
-	s, err := d.Launch(cfg.Binary, addr, flags...)
+	s, err := d.StartServer(cfg.Binary, addr, flags...)
 	if err != nil {
 		return nil, err
 	}
-	if err := WaitListening(addr, 10*time.Second, s.Exited); err != nil {
+	if err := proc.WaitListening(addr, proc.Connect, 10*time.Second, s.Exited); err != nil {
 		if !s.Running() {
-			return nil, fmt.Errorf("the server exited before listening on port %d: %s", cfg.Port, LastLine(s.Process))
+			return nil, fmt.Errorf("the server exited before listening on port %d: %s", cfg.Port, s.Process.LastLine())
 		}
 		return nil, fmt.Errorf("the server did not listen on port %d within 10 s", cfg.Port)
 	}
 	return s, nil
 }
 
-// LastLine is the last line a process wrote, once its output has ended
-// (1 s at most: the reader may lag behind a process that just exited).
-func LastLine(p *Process) string {
-	select {
-	case <-p.OutputDone:
-	case <-time.After(time.Second):
-	}
-	lines := p.Out.All()
-	if len(lines) == 0 {
-		return "(no output)"
-	}
-	return lines[len(lines)-1].Text
-}
-
 // started and answered count the requests that entered the handler ("GET
 // / started" lines) and those answered (gin's logger writes its "[GIN]"
 // line as the answer goes out).
-func started(lines []Line) int {
+func started(lines []proc.Line) int {
 	n := 0
 	for _, l := range lines {
 		if strings.Contains(l.Text, "GET / started") {
@@ -208,7 +165,7 @@ func started(lines []Line) int {
 	return n
 }
 
-func answered(lines []Line) int {
+func answered(lines []proc.Line) int {
 	n := 0
 	for _, l := range lines {
 		if strings.HasPrefix(l.Text, "[GIN]") {
@@ -229,7 +186,7 @@ func answered(lines []Line) int {
 // keep-alive race. Shutdown closes idle connections, and drops a request
 // that reaches one after it started (net/http's serve loop returns
 // without answering); Go's client resends such a request only when it is
-// replayable, which hey's are not (see StartHey). That loss is real, but
+// replayable, which hey's are not (see client.HeyCommand). That loss is real, but
 // it is another lesson than "02 finishes what it accepted".
 func (r *LoadRun) WaitAllInFlight() error {
 	want := r.Config.Clients
@@ -262,7 +219,7 @@ func (r *LoadRun) WaitAllInFlight() error {
 // are there to meet the signal as it comes, requests arriving and
 // keep-alive connections between two requests: they do not wait.
 func (r *LoadRun) waitSignalMoment() error {
-	if r.Raw != nil {
+	if r.NeverResend != nil {
 		return nil
 	}
 	return r.WaitAllInFlight()
@@ -275,12 +232,12 @@ func (r *LoadRun) SignalInFlight(sig syscall.Signal) error {
 		return err
 	}
 	r.Signalled = time.Now()
-	r.Result.Signal, r.Result.SignalAt = SignalName(sig), r.Signalled.Sub(r.Began)
+	r.Result.Signal, r.Result.SignalAt = unix.SignalName(sig), r.Signalled.Sub(r.Began)
 	return r.Server.Signal(sig)
 }
 
 // recordExit records how the (old) server ended.
-func (r *LoadRun) recordExit(e Ending) {
+func (r *LoadRun) recordExit(e proc.Ending) {
 	r.Result.Exit, r.Result.ExitStatus = e.Text(), e.Status()
 	r.Result.ExitAfter = e.At.Sub(r.Signalled)
 }
@@ -293,37 +250,37 @@ func (r *LoadRun) WaitExit() {
 }
 
 // Finish waits for hey to finish and reads its report into Result (or
-// RawLoad's counts, see finishRaw).
+// client.NeverResend's counts, see finishNeverResend).
 func (r *LoadRun) Finish() error {
-	if r.Raw != nil {
-		r.finishRaw()
+	if r.NeverResend != nil {
+		r.finishNeverResend()
 		return nil
 	}
 	// hey stops starting requests once -z runs out and waits for those in
 	// flight (HeyTimeout at most): what is left of -z, then that, then 5 s
 	// more is plenty.
-	limit := max(time.Until(r.Ends), 0) + HeyTimeout + 5*time.Second
+	limit := max(time.Until(r.Ends), 0) + client.HeyTimeout + 5*time.Second
 	if _, err := r.Hey.WaitExit(limit); err != nil {
-		return fmt.Errorf("hey did not finish within %s s", secs(limit))
+		return fmt.Errorf("hey did not finish within %s s", report.Seconds(limit))
 	}
-	report := ParseHey(r.Hey.Out.String())
+	report := client.ParseHey(r.Hey.Out.String())
 	res := &r.Result
 	res.Statuses = report.Statuses
 	res.Served = 0
 	for _, n := range report.Statuses {
 		res.Served += n
 	}
-	res.Refused, res.Cut = report.Errors[Refused], report.Errors[Cut]
-	res.Timeout, res.Other = report.Errors[Timeout], report.Errors[Other]
+	res.Refused, res.Cut = report.Errors[client.Refused], report.Errors[client.Cut]
+	res.Timeout, res.Other = report.Errors[client.Timeout], report.Errors[client.Other]
 	res.OtherTexts = report.OtherTexts
 	return nil
 }
 
-// finishRaw waits for RawLoad's clients to stop (at the end of the run,
-// RawTimeout later at most) and sorts their counts as hey's report is:
+// finishNeverResend waits for client.NeverResend's clients to stop (at the end of the run,
+// client.NeverResendTimeout later at most) and sorts their counts as hey's report is:
 // each failure by ClassifyText, and the cut ones by what the client saw.
-func (r *LoadRun) finishRaw() {
-	counts := r.Raw.Wait()
+func (r *LoadRun) finishNeverResend() {
+	counts := r.NeverResend.Wait()
 	res := &r.Result
 	res.Statuses, res.CutBy, res.OtherTexts = make(map[int]int), make(map[string]int), make(map[string]int)
 	for answer, n := range counts.Answers {
@@ -331,13 +288,13 @@ func (r *LoadRun) finishRaw() {
 		res.Served += n
 	}
 	for text, n := range counts.Failures {
-		switch ClassifyText(text) {
-		case Refused:
+		switch client.ClassifyText(text) {
+		case client.Refused:
 			res.Refused += n
-		case Cut:
+		case client.Cut:
 			res.Cut += n
 			res.CutBy[text] += n
-		case Timeout:
+		case client.Timeout:
 			res.Timeout += n
 		default:
 			res.Other += n
@@ -354,14 +311,14 @@ func (r *LoadRun) requireTimeLeft(what string, when time.Time) error {
 		return nil
 	}
 	return fmt.Errorf("-z %s is too short: hey's run was (nearly) over when %s, %s s in; use a longer -z",
-		r.Config.Duration, what, secs(when.Sub(r.Began)))
+		r.Config.Duration, what, report.Seconds(when.Sub(r.Began)))
 }
 
 // RunLoad starts the program with GET / taking cfg.Delay, runs hey (or
-// RawLoad's clients) for cfg.Duration, sends SIGTERM in the middle (with
+// client.NeverResend's clients) for cfg.Duration, sends SIGTERM in the middle (with
 // hey, when the first round of requests after half of the run is all in
 // the handler), and returns what the clients saw and how the server ended.
-func RunLoad(d *Driver, cfg LoadConfig) (LoadResult, error) {
+func RunLoad(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
@@ -378,7 +335,7 @@ func RunLoad(d *Driver, cfg LoadConfig) (LoadResult, error) {
 // load, the program gets SIGTERM in the middle of the run (as in RunLoad);
 // once it has exited, a new one starts on the same port, and hey goes on.
 // Until the new one listens, nothing does.
-func RunRestart(d *Driver, cfg LoadConfig) (LoadResult, error) {
+func RunRestart(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
@@ -389,7 +346,7 @@ func RunRestart(d *Driver, cfg LoadConfig) (LoadResult, error) {
 	}
 	r.WaitExit()
 
-	next, err := LaunchReady(d, cfg)
+	next, err := StartServerListening(d, cfg)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -417,7 +374,7 @@ func RunRestart(d *Driver, cfg LoadConfig) (LoadResult, error) {
 // UpgradeInPlace). It starts v2 as its child on the same socket and, once
 // v2 serves, finishes its requests and exits; hey goes on. Then v2 gets
 // SIGTERM, as 02 does in RunRestart. pidFile is the program's -pidfile.
-func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, error) {
+func RunUpgrade(d *proc.Guard, cfg LoadConfig, v2, pidFile string) (LoadResult, error) {
 	r, err := BeginLoad(d, cfg, "-pidfile", pidFile)
 	if err != nil {
 		return LoadResult{}, err
@@ -425,7 +382,7 @@ func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, erro
 	old := r.Server.Process
 	// v2 will be v1's child, not ours: the cleanup finds it through these.
 	d.WatchSuccessors(old, pidFile)
-	first, err := old.WaitServing(0, 10*time.Second)
+	first, err := WaitServing(old, 0, 10*time.Second)
 	if err != nil {
 		return LoadResult{}, err
 	}
@@ -443,7 +400,7 @@ func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, erro
 		return LoadResult{}, err
 	}
 	r.Signalled = u.Signalled
-	r.Result.Signal, r.Result.SignalAt = SignalName(syscall.SIGHUP), u.Signalled.Sub(r.Began)
+	r.Result.Signal, r.Result.SignalAt = unix.SignalName(syscall.SIGHUP), u.Signalled.Sub(r.Began)
 	r.Result.NewServer = fmt.Sprintf("%s, PID %d", u.New.Version, u.New.PID)
 	r.Result.NewVersion, r.Result.NewPID, r.Result.PIDFilePID = u.New.Version, u.New.PID, u.PIDFile
 	r.Result.NewAfter = u.New.At.Sub(u.Signalled)
@@ -457,7 +414,7 @@ func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, erro
 	}
 	r.Result.AfterOldExit = answersAfterExit(old.Out.All())
 	r.Result.NewExit = stopSuccessor(old, u.New.PID)
-	if !PIDRunning(u.New.PID) {
+	if !proc.PIDRunning(u.New.PID) {
 		d.UnwatchSuccessors()
 	}
 	return r.Result, nil
@@ -466,7 +423,7 @@ func RunUpgrade(d *Driver, cfg LoadConfig, v2, pidFile string) (LoadResult, erro
 // answersAfterExit counts the answers logged after the first "Server
 // exiting": in 04's output, which v1 and v2 share, the answers v2 gave
 // once v1 was gone.
-func answersAfterExit(lines []Line) int {
+func answersAfterExit(lines []proc.Line) int {
 	for i, l := range lines {
 		if strings.HasSuffix(l.Text, " Server exiting") {
 			return answered(lines[i+1:])
@@ -479,11 +436,11 @@ func answersAfterExit(lines []Line) int {
 // is not our child: there is no exit status to wait for, so it polls until
 // the process is gone and reads how it ended in the log they share: "exit
 // 0 (log)" when the log ends with the second "Server exiting".
-func stopSuccessor(old *Process, pid int) string {
+func stopSuccessor(old *proc.Process, pid int) string {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	if !WaitPIDGone(pid, 15*time.Second) {
+	if !proc.WaitPIDGone(pid, 15*time.Second) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		WaitPIDGone(pid, 2*time.Second)
+		proc.WaitPIDGone(pid, 2*time.Second)
 		return "hung, killed"
 	}
 	select {
@@ -521,10 +478,3 @@ func ParseDuration(text string) (time.Duration, error) {
 }
 
 var durationText = regexp.MustCompile(`^([0-9]+)(\.([0-9]{1,6}))?(ms|s|m)$`)
-
-// secs writes d as seconds with two decimals, cut, not rounded (1.239 s is
-// "1.23"; below 0, "0.00").
-func secs(d time.Duration) string {
-	d = max(d, 0)
-	return fmt.Sprintf("%d.%02d", d/time.Second, d%time.Second/(10*time.Millisecond))
-}

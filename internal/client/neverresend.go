@@ -1,4 +1,4 @@
-package lab
+package client
 
 import (
 	"bufio"
@@ -14,62 +14,72 @@ import (
 	"time"
 )
 
-// RawOptions are the clients of a RawLoad.
-type RawOptions struct {
+// NeverResendOptions are the clients of a NeverResend.
+type NeverResendOptions struct {
 	Addr    string // 127.0.0.1:port
 	Clients int    // each one connection at a time, requests back to back
-	// Fresh: a new connection per request (the request says "Connection:
-	// close"). Otherwise each client keeps its connection for the next
-	// request, until the server closes it or answers "Connection: close".
-	Fresh bool
+	// Connections: Fresh, a new connection per request (the request says
+	// "Connection: close"), or KeepAlive (the default): each client keeps
+	// its connection for the next request, until the server closes it or
+	// answers "Connection: close".
+	Connections Connections
 	// Methods are sent in turn, on / (default: GET). A POST carries a
 	// 1-byte body.
 	Methods []string
 	Until   time.Time // no request starts after this
 }
 
-// RawTimeout bounds each request of a RawLoad, connect included.
-const RawTimeout = 10 * time.Second
+// Connections is how the clients of a NeverResend use their connections.
+type Connections string
+
+// The two kinds, as load.sh's tables name them.
+const (
+	KeepAlive Connections = "keep-alive" // requests back to back on a kept connection
+	Fresh     Connections = "fresh"      // a new connection per request
+)
+
+// NeverResendTimeout bounds each request of a NeverResend, connect included.
+const NeverResendTimeout = 10 * time.Second
 
 // failurePause is how long a client waits after a failed request before
 // its next one, as hey's -q does: without it, clients facing a closed port
 // would fire tens of thousands of refused connections a second.
 const failurePause = 10 * time.Millisecond
 
-// RawLoad is load from clients that never resend a request, whatever its
+// NeverResend is load from clients that never resend a request, whatever its
 // method: a small HTTP/1.1 client over net.Conn that writes a request,
 // reads the answer with http.ReadResponse, and counts what happened. Go's
 // http.Client resends a request that has no body (and a GET's) when a
 // reused keep-alive connection dies before the answer, and so hides the
 // loss; wrk, curl, browsers' POSTs and this client do not.
-type RawLoad struct {
-	opts    RawOptions
+type NeverResend struct {
+	opts    NeverResendOptions
 	stop    chan struct{}
 	clients sync.WaitGroup
 
 	mu      sync.Mutex
-	counts  RawCounts
+	counts  Counts
 	changed chan struct{} // closed and replaced on every request
 }
 
-// RawAnswer is an answer's status and which build gave it (X-Version; ""
+// Answer is an answer's status and which build gave it (X-Version; ""
 // for a route 404 answers, which the lesson's handler never sees).
-type RawAnswer struct {
+type Answer struct {
 	Status  int
 	Version string
 }
 
-// RawCounts are the requests of a RawLoad so far: the answers, and the
+// Counts are the requests of a NeverResend so far: the answers, and the
 // failures by what the client saw (see FailureText).
-type RawCounts struct {
+type Counts struct {
 	Requests int
-	Answers  map[RawAnswer]int
+	Answers  map[Answer]int
 	Failures map[string]int
 	Examples []string // the first failures: when, the method, the error
 }
 
 // Answered counts the answers with status from version ("" for any).
-func (c RawCounts) Answered(status int, version string) int {
+func (c Counts) Answered(status int, version string) int {
 	n := 0
 	for a, count := range c.Answers {
 		if a.Status == status && (version == "" || a.Version == version) {
@@ -80,7 +90,7 @@ func (c RawCounts) Answered(status int, version string) int {
 }
 
 // Failed counts the failures.
-func (c RawCounts) Failed() int {
+func (c Counts) Failed() int {
 	n := 0
 	for _, count := range c.Failures {
 		n += count
@@ -88,17 +98,17 @@ func (c RawCounts) Failed() int {
 	return n
 }
 
-// StartRawLoad starts the clients. They stop at opts.Until, or when Stop
+// StartNeverResend starts the clients. They stop at opts.Until, or when Stop
 // is called.
-func StartRawLoad(opts RawOptions) *RawLoad {
+func StartNeverResend(opts NeverResendOptions) *NeverResend {
 	if len(opts.Methods) == 0 {
 		opts.Methods = []string{http.MethodGet}
 	}
-	l := &RawLoad{
+	l := &NeverResend{
 		opts:    opts,
 		stop:    make(chan struct{}),
 		changed: make(chan struct{}),
-		counts:  RawCounts{Answers: make(map[RawAnswer]int), Failures: make(map[string]int)},
+		counts:  Counts{Answers: make(map[Answer]int), Failures: make(map[string]int)},
 	}
 	for range opts.Clients {
 		l.clients.Go(l.client)
@@ -108,7 +118,7 @@ func StartRawLoad(opts RawOptions) *RawLoad {
 
 // client sends requests one after the other until the load stops. A
 // failed request is counted, never sent again.
-func (l *RawLoad) client() {
+func (l *NeverResend) client() {
 	var conn net.Conn
 	var reader *bufio.Reader
 	hangUp := func() {
@@ -126,7 +136,7 @@ func (l *RawLoad) client() {
 		}
 		method := l.opts.Methods[n%len(l.opts.Methods)]
 		if conn == nil {
-			c, err := net.DialTimeout("tcp", l.opts.Addr, RawTimeout)
+			c, err := net.DialTimeout("tcp", l.opts.Addr, NeverResendTimeout)
 			if err != nil {
 				l.record(method, nil, err)
 				l.pause()
@@ -136,7 +146,7 @@ func (l *RawLoad) client() {
 		}
 		resp, err := l.roundTrip(conn, reader, method)
 		l.record(method, resp, err)
-		if err != nil || l.opts.Fresh || resp.Close {
+		if err != nil || l.opts.Connections == Fresh || resp.Close {
 			hangUp()
 		}
 		if err != nil {
@@ -146,8 +156,8 @@ func (l *RawLoad) client() {
 }
 
 // roundTrip writes one request on conn and reads its answer in full.
-func (l *RawLoad) roundTrip(conn net.Conn, reader *bufio.Reader, method string) (*http.Response, error) {
-	if err := conn.SetDeadline(time.Now().Add(RawTimeout)); err != nil {
+func (l *NeverResend) roundTrip(conn net.Conn, reader *bufio.Reader, method string) (*http.Response, error) {
+	if err := conn.SetDeadline(time.Now().Add(NeverResendTimeout)); err != nil {
 		return nil, err
 	}
 	request := method + " / HTTP/1.1\r\nHost: " + l.opts.Addr + "\r\n"
@@ -156,7 +166,7 @@ func (l *RawLoad) roundTrip(conn net.Conn, reader *bufio.Reader, method string) 
 		request += "Content-Type: text/plain\r\nContent-Length: 1\r\n"
 		body = "x"
 	}
-	if l.opts.Fresh {
+	if l.opts.Connections == Fresh {
 		request += "Connection: close\r\n"
 	}
 	if _, err := io.WriteString(conn, request+"\r\n"+body); err != nil {
@@ -171,14 +181,14 @@ func (l *RawLoad) roundTrip(conn net.Conn, reader *bufio.Reader, method string) 
 	return resp, err
 }
 
-func (l *RawLoad) pause() {
+func (l *NeverResend) pause() {
 	select {
 	case <-l.stop:
 	case <-time.After(failurePause):
 	}
 }
 
-func (l *RawLoad) record(method string, resp *http.Response, err error) {
+func (l *NeverResend) record(method string, resp *http.Response, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := &l.counts
@@ -189,7 +199,7 @@ func (l *RawLoad) record(method string, resp *http.Response, err error) {
 			c.Examples = append(c.Examples, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000000"), method, err))
 		}
 	} else {
-		c.Answers[RawAnswer{resp.StatusCode, resp.Header.Get("X-Version")}]++
+		c.Answers[Answer{resp.StatusCode, resp.Header.Get("X-Version")}]++
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -224,7 +234,7 @@ func FailureText(err error) string {
 }
 
 // Counts returns the counts so far, while the clients go on.
-func (l *RawLoad) Counts() RawCounts {
+func (l *NeverResend) Counts() Counts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := l.counts
@@ -235,7 +245,7 @@ func (l *RawLoad) Counts() RawCounts {
 
 // WaitUntil waits, limit at most, until ok holds for the counts so far:
 // evidence, not time.
-func (l *RawLoad) WaitUntil(what string, ok func(RawCounts) bool, limit time.Duration) error {
+func (l *NeverResend) WaitUntil(what string, ok func(Counts) bool, limit time.Duration) error {
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
@@ -254,15 +264,15 @@ func (l *RawLoad) WaitUntil(what string, ok func(RawCounts) bool, limit time.Dur
 }
 
 // Wait waits until the clients stop by themselves, at opts.Until
-// (RawTimeout later at most), and returns every count.
-func (l *RawLoad) Wait() RawCounts {
+// (NeverResendTimeout later at most), and returns every count.
+func (l *NeverResend) Wait() Counts {
 	l.clients.Wait()
 	return l.Counts()
 }
 
-// Stop stops the clients, waits for their last requests (RawTimeout at
+// Stop stops the clients, waits for their last requests (NeverResendTimeout at
 // most) and returns every count.
-func (l *RawLoad) Stop() RawCounts {
+func (l *NeverResend) Stop() Counts {
 	l.mu.Lock()
 	select {
 	case <-l.stop:

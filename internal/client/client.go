@@ -1,4 +1,4 @@
-package lab
+package client
 
 import (
 	"context"
@@ -10,11 +10,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
-// ClientTimeout bounds every request, so a hung server fails a run
+// RequestTimeout bounds every request, so a hung server fails a run
 // instead of hanging it.
-const ClientTimeout = 60 * time.Second
+const RequestTimeout = 60 * time.Second
 
 // Class sorts a failed request the way the lesson talks about it.
 type Class string
@@ -68,17 +70,13 @@ type Response struct {
 	Err     error
 	Sent    time.Time
 	Done    time.Time
-	Kind    string // for load runs: "keep-alive" or "fresh"
 	Version string // X-Version: which build answered
 	PID     string // X-Pid: which process answered
 }
 
-// Welcome is the slow handler's answer.
-const Welcome = "Welcome Gin Server"
-
 // OK reports whether the request got the lesson's happy ending.
 func (r Response) OK() bool {
-	return r.Err == nil && r.Status == http.StatusOK && r.Body == Welcome
+	return r.Err == nil && r.Status == http.StatusOK && r.Body == lesson.Welcome
 }
 
 // Send makes one request on a connection of its own (no keep-alive), so
@@ -94,7 +92,7 @@ func Send(ctx context.Context, method, url string) Response {
 func SendBody(ctx context.Context, method, url, body string, header http.Header) Response {
 	client := &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true},
-		Timeout:   ClientTimeout,
+		Timeout:   RequestTimeout,
 	}
 	r := Response{Sent: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))

@@ -1,10 +1,12 @@
-package lab
+package report
 
 import (
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
 
 // Colours are the terminal escapes the renderers use; NoColours is the
@@ -22,19 +24,8 @@ var TerminalColours = Colours{
 	Yellow: "\x1b[33m", Cyan: "\x1b[36m", Reset: "\x1b[0m",
 }
 
-// Verdict is one row of a step's verdict: what happened to a request, a
-// job or the server, beside what the lesson expects.
-type Verdict struct {
-	Label string `json:"label"`
-	Got   string `json:"got"`
-	Want  string `json:"want"`
-}
-
-// Matched reports whether the outcome was the lesson's.
-func (v Verdict) Matched() bool { return v.Got == v.Want }
-
 // RenderVerdicts prints a step's verdict table.
-func RenderVerdicts(w io.Writer, c Colours, program string, rows []Verdict) {
+func RenderVerdicts(w io.Writer, c Colours, program string, rows []lesson.Verdict) {
 	width := max(len(program), 11)
 	fmt.Fprintf(w, "\n  %sVerdict (%s):%s\n", c.Bold, program, c.Reset)
 	fmt.Fprintf(w, "  %-*s %-9s| %-35s| %s\n", width, "program", "request", "what happened", "the lesson expects")
@@ -76,14 +67,6 @@ type Span struct {
 
 // TimelineWidth is how many columns the bars take.
 const TimelineWidth = 50
-
-// Plural is the "s" of a count's noun: 1 attempt, 2 attempts.
-func Plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
 
 // Seconds prints a duration as the timelines do: two decimals, cut, not
 // rounded (1.239 s is 1.23), never below 0.
@@ -180,3 +163,18 @@ const (
 	LegendUpgrade   = "1 2 in flight, answered by v1 or v2  o answered/exit 0  X failed  - server up"
 	LegendStreaming = "= open or in flight  o ended cleanly/answered/exit 0  X cut or failed  - server up"
 )
+
+// LegendRolling explains the rolling restart's timeline.
+const LegendRolling = "= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN"
+
+// SecondsSince is t on a clock that starts at t0, as Seconds writes it;
+// "never" for a zero t.
+func SecondsSince(t0, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return Seconds(t.Sub(t0))
+}
+
+// LegendDurable is the legend of the durable step's timeline.
+const LegendDurable = "= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up"

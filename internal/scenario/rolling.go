@@ -1,14 +1,12 @@
-package lab
+package scenario
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
+	"maps"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -16,15 +14,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/client"
+	"github.com/graceful-shutdown-lab/lab/internal/haproxy"
+	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
+	"github.com/graceful-shutdown-lab/lab/internal/report"
 )
-
-// ErrPortBusy is RunRolling's and StartHAProxy's error when another
-// process holds one of their ports: the caller may try other ports.
-var ErrPortBusy = errors.New("another process listens on the port")
-
-// Starter starts a command as a Process whose end the caller guarantees:
-// a Driver's Start, or a test's wrapper that ends it at cleanup.
-type Starter func(*exec.Cmd) (*Process, error)
 
 // Restart is what happened to one instance in a rolling restart, as seen
 // by the driver and HAProxy's runtime API.
@@ -58,10 +54,10 @@ func (r Restart) DownBeforeStopping() bool {
 // RollingRestart restarts the instances behind h one at a time, the way a
 // deploy does (RestartOne each, with SIGTERM, probing), replacing each in
 // instances with its successor.
-func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) (*Server, error), limit time.Duration) ([]Restart, error) {
+func RollingRestart(h *haproxy.HAProxy, instances []*proc.Server, relaunch func(addr string) (*proc.Server, error), limit time.Duration) ([]Restart, error) {
 	var restarts []Restart
 	for i := range instances {
-		r, s, err := RestartOne(h, i, instances[i], func(old *Server) error { return old.Signal(syscall.SIGTERM) }, true, relaunch, limit)
+		r, s, err := RestartOne(h, i, instances[i], func(old *proc.Server) error { return old.Signal(syscall.SIGTERM) }, true, relaunch, limit)
 		if err != nil {
 			return restarts, err
 		}
@@ -87,8 +83,8 @@ func RollingRestart(h *HAProxy, instances []*Server, relaunch func(addr string) 
 // sends it traffic (02) is then certain to refuse a connection, which
 // HAProxy retries (and the retry waits for the new instance) or, with
 // retries 0, answers with a 503. Their outcomes are in Restart.Probes.
-func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, probe bool, relaunch func(addr string) (*Server, error), limit time.Duration) (Restart, *Server, error) {
-	r := Restart{Server: ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
+func RestartOne(h *haproxy.HAProxy, i int, old *proc.Server, signal func(*proc.Server) error, probe bool, relaunch func(addr string) (*proc.Server, error), limit time.Duration) (Restart, *proc.Server, error) {
+	r := Restart{Server: haproxy.ServerName(i), OldPID: old.PID(), Signalled: time.Now()}
 	if err := signal(old); err != nil {
 		return r, nil, err
 	}
@@ -99,7 +95,7 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, prob
 		r.Probes = outcomes
 		for range h.Config.Servers {
 			probes.Go(func() {
-				outcome := probeOutcome(Send(context.Background(), http.MethodGet, "http://"+h.Config.Listen+"/"))
+				outcome := probeOutcome(client.Send(context.Background(), http.MethodGet, "http://"+h.Config.Listen+"/"))
 				probed.Lock()
 				outcomes[outcome]++
 				probed.Unlock()
@@ -113,7 +109,7 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, prob
 		if _, ok := old.Out.First("Shutdown Server"); !ok {
 			return false
 		}
-		ours, err := ListensOn(old.PID(), port)
+		ours, err := proc.ListensOn(old.PID(), port)
 		return err == nil && !ours
 	}
 	deadline := time.Now().Add(limit)
@@ -141,7 +137,7 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, prob
 	state, _ := old.WaitExit(limit)
 	r.Exited, r.Exit = old.ExitedAt, "still running"
 	if state != nil {
-		r.Exit = ExitText(state)
+		r.Exit = proc.ExitText(state)
 	}
 	if line, ok := old.Out.First("Shutdown Server"); ok {
 		r.Stopping = line.At
@@ -163,16 +159,16 @@ func RestartOne(h *HAProxy, i int, old *Server, signal func(*Server) error, prob
 
 // probeOutcome is a probe's outcome in Restart.Probes: its status, or
 // what the client saw (FailureText).
-func probeOutcome(resp Response) string {
+func probeOutcome(resp client.Response) string {
 	if resp.Err != nil {
-		return FailureText(resp.Err)
+		return client.FailureText(resp.Err)
 	}
 	return strconv.Itoa(resp.Status)
 }
 
 // RollingConfig is one rolling restart under load: the program's
 // instances behind HAProxy, hey and clients that never resend a request
-// (RawLoad, keep-alive) through HAProxy.
+// (client.NeverResend, keep-alive) through HAProxy.
 type RollingConfig struct {
 	Program     string        // as the tables show it: "05-load-balancer"
 	Binary      string        // the program to run
@@ -191,33 +187,33 @@ type RollingConfig struct {
 // clients that never resend, what HAProxy counted and logged, and each
 // instance's restart.
 type RollingResult struct {
-	Program     string        `json:"program"`
-	Retries     int           `json:"haproxy_retries_setting"`
-	Requests    int           `json:"requests"` // hey's
-	Statuses    map[int]int   `json:"statuses"`
-	Errors      map[Class]int `json:"errors"`
-	Raw         RawResult     `json:"never_resend"`
-	Logged      int           `json:"logged"`           // requests in HAProxy's log
-	Retried     int           `json:"retried"`          // show stat: the backend's wretr
-	RetriedLog  int           `json:"retried_requests"` // requests the log shows retried
-	Stalled     int           `json:"stalled"`          // requests the log shows waiting for a retry
-	Slowest     time.Duration `json:"slowest_ns"`       // Ta, the longest in the log
-	RetriedLine string        `json:"retried_line,omitempty"`
-	Restarts    []Restart     `json:"restarts"`
+	Program     string               `json:"program"`
+	Retries     int                  `json:"haproxy_retries_setting"`
+	Requests    int                  `json:"requests"` // hey's
+	Statuses    map[int]int          `json:"statuses"`
+	Errors      map[client.Class]int `json:"errors"`
+	NeverResend NeverResendResult    `json:"never_resend"`
+	Logged      int                  `json:"logged"`           // requests in HAProxy's log
+	Retried     int                  `json:"retried"`          // show stat: the backend's wretr
+	RetriedLog  int                  `json:"retried_requests"` // requests the log shows retried
+	Stalled     int                  `json:"stalled"`          // requests the log shows waiting for a retry
+	Slowest     time.Duration        `json:"slowest_ns"`       // Ta, the longest in the log
+	RetriedLine string               `json:"retried_line,omitempty"`
+	Restarts    []Restart            `json:"restarts"`
 }
 
-// RawResult is what the clients that never resend got: the answers by
+// NeverResendResult is what the clients that never resend got: the answers by
 // status, the failures by what the client saw (FailureText).
-type RawResult struct {
+type NeverResendResult struct {
 	Requests int            `json:"requests"`
 	Statuses map[int]int    `json:"statuses"`
 	Failures map[string]int `json:"failures"`
 	Examples []string       `json:"examples,omitempty"`
 }
 
-// NewRawResult sums a RawLoad's counts by status.
-func NewRawResult(c RawCounts) RawResult {
-	r := RawResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
+// NewNeverResendResult sums a NeverResend's counts by status.
+func NewNeverResendResult(c client.Counts) NeverResendResult {
+	r := NeverResendResult{Requests: c.Requests, Statuses: map[int]int{}, Failures: c.Failures, Examples: c.Examples}
 	for a, n := range c.Answers {
 		r.Statuses[a.Status] += n
 	}
@@ -225,14 +221,14 @@ func NewRawResult(c RawCounts) RawResult {
 }
 
 // Failed counts the requests that did not get a 200.
-func (r RawResult) Failed() int {
+func (r NeverResendResult) Failed() int {
 	return r.Requests - r.Statuses[200]
 }
 
 // Rejected counts the 503s, hey's, the other clients' and the probes':
 // HAProxy's answer when no server took the request.
 func (r RollingResult) Rejected() int {
-	return r.Statuses[503] + r.Raw.Statuses[503] + r.Probes()["503"]
+	return r.Statuses[503] + r.NeverResend.Statuses[503] + r.Probes()["503"]
 }
 
 // Probes sums the outcomes of every restart's probes (Restart.Probes).
@@ -280,9 +276,9 @@ func (r RollingResult) Failed() int {
 //
 // It ends everything it started before it returns, so that the next run
 // may take the same ports.
-func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
+func RunRolling(start proc.Starter, cfg RollingConfig) (RollingResult, error) {
 	res := RollingResult{Program: cfg.Program, Retries: cfg.Retries}
-	var started []*Process
+	var started []*proc.Process
 	defer func() {
 		for _, p := range started {
 			// One that has exited is not signalled: its PID may be reused.
@@ -292,31 +288,31 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		}
 	}()
 	startedBy := start
-	start = func(cmd *exec.Cmd) (*Process, error) {
+	start = func(cmd *exec.Cmd) (*proc.Process, error) {
 		p, err := startedBy(cmd)
 		if err == nil {
 			started = append(started, p)
 		}
 		return p, err
 	}
-	launch := func(addr string) (*Server, error) {
-		p, err := start(ServerCommand(cfg.Binary, addr, cfg.Args...))
+	launch := func(addr string) (*proc.Server, error) {
+		p, err := start(proc.ServerCommand(cfg.Binary, addr, cfg.Args...))
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Process: p, Addr: addr}
+		s := &proc.Server{Process: p, Addr: addr}
 		if err := s.WaitReady(cfg.Limit); err != nil {
-			if last := LastLine(p); strings.Contains(last, "address already in use") {
-				return nil, fmt.Errorf("%s on %s: %w: %s", cfg.Program, addr, ErrPortBusy, last)
+			if last := p.LastLine(); strings.Contains(last, "address already in use") {
+				return nil, fmt.Errorf("%s on %s: %w: %s", cfg.Program, addr, proc.ErrPortBusy, last)
 			}
-			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, LastLine(p))
+			return nil, fmt.Errorf("%s on %s: %v: %s", cfg.Program, addr, err, p.LastLine())
 		}
 		if err := s.OwnsPort(); err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", cfg.Program, addr, err)
 		}
 		return s, nil
 	}
-	var servers []*Server
+	var servers []*proc.Server
 	for _, addr := range cfg.Instances {
 		s, err := launch(addr)
 		if err != nil {
@@ -324,7 +320,7 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 		}
 		servers = append(servers, s)
 	}
-	h, err := StartHAProxy(start, cfg.Dir, HAProxyConfig{Listen: cfg.Listen, Servers: cfg.Instances,
+	h, err := haproxy.StartHAProxy(start, cfg.Dir, haproxy.HAProxyConfig{Listen: cfg.Listen, Servers: cfg.Instances,
 		Retries: cfg.Retries, Socket: cfg.Dir + "/admin.sock", HealthCheck: cfg.HealthCheck}, cfg.Limit)
 	if err != nil {
 		return res, err
@@ -334,14 +330,14 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	}
 	url := "http://" + cfg.Listen + "/"
 	// -z bounds hey should nothing stop it; SIGINT ends it sooner.
-	hey, err := start(HeyCommand(cfg.Hey, url, "-c", strconv.Itoa(cfg.Clients), "-z", (10 * cfg.Limit).String()))
+	hey, err := start(client.HeyCommand(cfg.Hey, url, "-c", strconv.Itoa(cfg.Clients), "-z", (10 * cfg.Limit).String()))
 	if err != nil {
 		return res, err
 	}
-	raw := StartRawLoad(RawOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
+	raw := client.StartNeverResend(client.NeverResendOptions{Addr: cfg.Listen, Clients: cfg.Clients, Until: time.Now().Add(10 * cfg.Limit)})
 	defer raw.Stop()
 	// Evidence that the load reaches every instance, before and after.
-	serving := func(servers []*Server) error {
+	serving := func(servers []*proc.Server) error {
 		for _, s := range servers {
 			if err := s.WaitLog("GET / started", 3, cfg.Limit); err != nil {
 				return err
@@ -363,11 +359,11 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if err := hey.Signal(syscall.SIGINT); err != nil {
 		return res, err
 	}
-	if _, err := hey.WaitExit(HeyTimeout + cfg.Limit); err != nil {
+	if _, err := hey.WaitExit(client.HeyTimeout + cfg.Limit); err != nil {
 		return res, err
 	}
-	res.Raw = NewRawResult(raw.Stop())
-	report := ParseHey(hey.Out.String())
+	res.NeverResend = NewNeverResendResult(raw.Stop())
+	report := client.ParseHey(hey.Out.String())
 	res.Statuses, res.Errors = report.Statuses, report.Errors
 	for _, n := range report.Statuses {
 		res.Requests += n
@@ -388,7 +384,7 @@ func RunRolling(start Starter, cfg RollingConfig) (RollingResult, error) {
 	if _, err := h.WaitExit(cfg.Limit); err != nil {
 		return res, err
 	}
-	for _, req := range HAProxyRequests(h.Out.All()) {
+	for _, req := range haproxy.HAProxyRequests(h.Out.All()) {
 		res.Logged++
 		if req.Retries > 0 {
 			res.RetriedLog++
@@ -429,68 +425,46 @@ func (r RollingResult) Name() string {
 	return fmt.Sprintf("%s, retries %d", r.Program, r.Retries)
 }
 
-// WriteRollingTable writes the results side by side, one column each.
-func WriteRollingTable(w io.Writer, results []RollingResult) {
-	const labelWidth, columnWidth = 24, 29
-	row := func(label string, value func(RollingResult) string) {
-		fmt.Fprintf(w, "%-*s", labelWidth, label)
-		for _, r := range results {
-			fmt.Fprintf(w, " %*s", columnWidth, value(r))
-		}
-		fmt.Fprintln(w)
-	}
-	row("", RollingResult.Name)
-	row("requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) })
-	var codes []int
+// RollingTable is load.sh --rolling's table of the results, one column
+// each.
+func RollingTable(results []RollingResult) report.Table {
+	t := report.Table{LabelWidth: 24, ColumnWidth: 29}
 	for _, r := range results {
-		for code := range r.Statuses {
-			codes = append(codes, code)
-		}
+		t.Columns = append(t.Columns, r.Name())
 	}
-	slices.Sort(codes)
-	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Statuses[code]) })
-	}
-	for _, class := range Classes {
-		row(string(class), func(r RollingResult) string { return fmt.Sprint(r.Errors[class]) })
-	}
-	row("requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.Raw.Requests) })
-	codes = codes[:0]
+	t.Rows = append(t.Rows, row(results, "requests (hey)", func(r RollingResult) string { return fmt.Sprint(r.Requests) }))
+	t.Rows = append(t.Rows, statusRows(results, "status", func(r RollingResult) map[int]int { return r.Statuses })...)
+	t.Rows = append(t.Rows, classRows(results, func(r RollingResult, c client.Class) int { return r.Errors[c] })...)
+	t.Rows = append(t.Rows, row(results, "requests (never resend)", func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Requests) }))
+	t.Rows = append(t.Rows, statusRows(results, "  status", func(r RollingResult) map[int]int { return r.NeverResend.Statuses })...)
 	var failures []string
 	for _, r := range results {
-		for code := range r.Raw.Statuses {
-			codes = append(codes, code)
-		}
-		for failure := range r.Raw.Failures {
-			failures = append(failures, failure)
-		}
-	}
-	slices.Sort(codes)
-	for _, code := range slices.Compact(codes) {
-		row(fmt.Sprintf("  status %d", code), func(r RollingResult) string { return fmt.Sprint(r.Raw.Statuses[code]) })
+		failures = append(failures, slices.Collect(maps.Keys(r.NeverResend.Failures))...)
 	}
 	slices.Sort(failures)
 	for _, failure := range slices.Compact(failures) {
-		row("  "+failure, func(r RollingResult) string { return fmt.Sprint(r.Raw.Failures[failure]) })
+		t.Rows = append(t.Rows, row(results, "  "+failure, func(r RollingResult) string { return fmt.Sprint(r.NeverResend.Failures[failure]) }))
 	}
-	row("probes (one-shot)", func(r RollingResult) string {
-		sent := 0
-		for _, n := range r.Probes() {
-			sent += n
-		}
-		return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
-	})
-	row("HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) })
-	row("stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) })
-	row("slowest", func(r RollingResult) string { return secs(r.Slowest) + " s" })
-	row("DOWN before it stopped", func(r RollingResult) string {
-		return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
-	})
+	t.Rows = append(t.Rows,
+		row(results, "probes (one-shot)", func(r RollingResult) string {
+			sent := 0
+			for _, n := range r.Probes() {
+				sent += n
+			}
+			return fmt.Sprintf("%d, %d failed", sent, r.ProbesFailed())
+		}),
+		row(results, "HAProxy retried", func(r RollingResult) string { return fmt.Sprint(r.Retried) }),
+		row(results, "stalled by a retry", func(r RollingResult) string { return fmt.Sprint(r.Stalled) }),
+		row(results, "slowest", func(r RollingResult) string { return report.Seconds(r.Slowest) + " s" }),
+		row(results, "DOWN before it stopped", func(r RollingResult) string {
+			return fmt.Sprintf("%d of %d", r.DownBeforeStopping(), len(r.Restarts))
+		}))
+	return t
 }
 
-// RollingMismatches is the rolling restart's verdict, the one TestRollingRestart
-// and load.sh --rolling state: where the results contradict the lesson.
-// Every instance exits 0. 05 fails no request, hey's nor the other
+// RollingMismatches is load.sh --rolling's verdict: where the results
+// contradict the lesson (lesson.Promises). Every instance exits 0. A
+// program that leaves the balancer first (05) fails no request, hey's nor the other
 // clients' nor the probes', needs no retry (show stat, the log's retried
 // and stalled requests), and every instance is DOWN in HAProxy before it stops
 // accepting; 02 needs HAProxy's retries (show stat) and its requests stall
@@ -504,12 +478,12 @@ func RollingMismatches(results []RollingResult) []string {
 			}
 		}
 		switch {
-		case r.Program == "05-load-balancer":
+		case lesson.Promises[r.Program].LeavesBalancerFirst:
 			if n := r.Failed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d of hey's requests failed, want none", r.Name(), n))
 			}
-			if n := r.Raw.Failed(); n > 0 {
-				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.Raw.Failures))
+			if n := r.NeverResend.Failed(); n > 0 {
+				found = append(found, fmt.Sprintf("%s: %d requests of the clients that never resend failed (%v), want none", r.Name(), n, r.NeverResend.Failures))
 			}
 			if n := r.ProbesFailed(); n > 0 {
 				found = append(found, fmt.Sprintf("%s: %d probes failed (%v), want none", r.Name(), n, r.Probes()))
@@ -535,60 +509,47 @@ func RollingMismatches(results []RollingResult) []string {
 	return found
 }
 
-// handedOut are the ports FreePortRun has handed out in this process: it
-// never hands one out twice, so that callers running at once (the tests
-// run in parallel) never share a port.
-var handedOut = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
+// RestartVerdict is one instance's restart in the verdict's words.
+func RestartVerdict(r Restart) string {
+	down := "DOWN before it stopped"
+	switch {
+	case r.Down.IsZero():
+		down = "never DOWN"
+	case !r.DownBeforeStopping():
+		down = "DOWN after it stopped"
+	}
+	up := "UP"
+	if r.Up.IsZero() {
+		up = "never UP"
+	}
+	return down + ", " + r.Exit + ", " + up
+}
 
-// FreePortRun returns n consecutive loopback addresses that were free a
-// moment ago and that it has not handed out before, below the kernel's
-// ephemeral range, and remembers them for the leftover check. A rolling restart starts an instance again on a port
-// that stood free for a moment: in the ephemeral range, one of the many
-// connections the load opens meanwhile could take it as its own port, and
-// the new instance could not listen.
-func FreePortRun(n int) ([]string, error) {
-	low := 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if fields := strings.Fields(string(data)); len(fields) == 2 {
-			if v, err := strconv.Atoi(fields[0]); err == nil {
-				low = v
-			}
-		}
+// RestartRow draws an instance of a rolling restart on a timeline that
+// starts at t0 and ends at stopped: up ('-') until HAProxy has it DOWN
+// ('D'), which lasts until it exits ('o' for exit 0), then the new one up
+// from when HAProxy reports it UP.
+func RestartRow(r Restart, t0, stopped time.Time) report.TimelineRow {
+	down := r.Down
+	if down.IsZero() || down.After(r.Exited) {
+		down = r.Exited
 	}
-	// From 20000: below are the ports people pick by hand (8080, 18xxx).
-	const from = 20000
-	if low-n <= from {
-		return nil, fmt.Errorf("no room for %d ports between %d and the ephemeral range (%d)", n, from, low)
+	spans := []report.Span{
+		{From: t0, To: down, Fill: '-'},
+		{From: down, To: r.Exited, Fill: 'D', End: endMark(r.Exit == "exit 0")},
 	}
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	for range 100 {
-		first := from + rand.IntN(low-n-from)
-		var addrs []string
-		for port := first; port < first+n; port++ {
-			if handedOut.ports[port] {
-				break
-			}
-			addr := "127.0.0.1:" + strconv.Itoa(port)
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				break
-			}
-			ln.Close()
-			addrs = append(addrs, addr)
-		}
-		if len(addrs) == n {
-			for port := first; port < first+n; port++ {
-				handedOut.ports[port] = true
-			}
-			for _, addr := range addrs {
-				RememberArgument(addr)
-			}
-			return addrs, nil
-		}
+	if !r.Up.IsZero() {
+		spans = append(spans, report.Span{From: r.Up, To: stopped, Fill: '-', End: 'o'})
 	}
-	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
+	return report.TimelineRow{Label: r.Server, OK: RestartVerdict(r) == lesson.RestartedCleanly, Spans: spans,
+		Note: fmt.Sprintf("SIGTERM %s, DOWN %s, exit %s, UP %s", report.SecondsSince(t0, r.Signalled),
+			report.SecondsSince(t0, r.Down), report.SecondsSince(t0, r.Exited), report.SecondsSince(t0, r.Up))}
+}
+
+// endMark is 'o' for an ending that went well, 'X' for one that did not.
+func endMark(ok bool) byte {
+	if ok {
+		return 'o'
+	}
+	return 'X'
 }

@@ -1,9 +1,11 @@
-package lab
+package client
 
 import (
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // HeyReport is what hey printed, by status code and by error class. hey
@@ -59,3 +61,25 @@ func ParseHey(summary string) HeyReport {
 
 // Served counts the answers with status 200.
 func (r HeyReport) Served() int { return r.Statuses[200] }
+
+// HeyTimeout is hey's -t: no request waits longer (it would count as a
+// timeout).
+const HeyTimeout = 10 * time.Second
+
+// HeyCommand is hey against url with -d x -q 20 -t 10, then args:
+//
+//	-d x   a 1-byte body. Without a body a GET is "replayable", and Go's
+//	       client quietly resends it on a new connection when a reused
+//	       keep-alive connection dies before the answer: 01-basic's cut
+//	       requests would then show up as "connection refused" (the
+//	       resend's error), never as cut. With a body, hey reports what
+//	       really happened.
+//	-q 20  at most 20 requests a second per client. A served request
+//	       takes 300ms or more, so this never slows them down; it stops
+//	       hey from firing ~25,000 refused connections a second at a dead
+//	       port, which would starve a small machine.
+//	-t 10  no request waits more than 10 s (see HeyTimeout).
+func HeyCommand(hey, url string, args ...string) *exec.Cmd {
+	flags := []string{"-d", "x", "-q", "20", "-t", strconv.Itoa(int(HeyTimeout / time.Second))}
+	return exec.Command(hey, append(append(flags, args...), url)...)
+}

@@ -1,4 +1,4 @@
-package lab
+package haproxy
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
 // HAProxy is the real load balancer of 05-load-balancer's lesson: Debian's
@@ -80,7 +82,7 @@ backend %s
 
 // HAProxy is a running haproxy.
 type HAProxy struct {
-	*Process
+	*proc.Process
 	Config HAProxyConfig
 }
 
@@ -91,10 +93,10 @@ func HAProxyCommand(cfgFile string) *exec.Cmd {
 }
 
 // StartHAProxy writes cfg into dir/haproxy.cfg, starts haproxy with start
-// (Start, a Driver's Start, or a test's wrapper that ends it at cleanup),
+// (Start, a Guard's Start, or a test's wrapper that ends it at cleanup),
 // and waits (limit at most) until its frontend listens and its runtime API
 // answers. dir must be short: a unix socket's path has 107 bytes at most.
-func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
+func StartHAProxy(start proc.Starter, dir string, cfg HAProxyConfig, limit time.Duration) (*HAProxy, error) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		return nil, errors.New(HAProxyMissing)
 	}
@@ -107,7 +109,7 @@ func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Durat
 	}
 	// HAProxy's command line names no address: the leftover check looks
 	// for its configuration file.
-	RememberArgument(file)
+	proc.RememberArgument(file)
 	p, err := start(HAProxyCommand(file))
 	if err != nil {
 		return nil, err
@@ -115,7 +117,7 @@ func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Durat
 	h := &HAProxy{Process: p, Config: cfg}
 	// Another process on the frontend's port also answers here: then
 	// HAProxy exits, and the runtime API never answers.
-	if err := WaitListening(cfg.Listen, limit, p.Exited); err != nil {
+	if err := proc.WaitListening(cfg.Listen, proc.Connect, limit, p.Exited); err != nil {
 		return nil, haproxyFailed(p, cfg.Listen, err)
 	}
 	// The runtime API's socket may come a moment after the frontend.
@@ -136,10 +138,10 @@ func StartHAProxy(start Starter, dir string, cfg HAProxyConfig, limit time.Durat
 // busy frontend port as ErrPortBusy with HAProxy's own line about it
 // (wherever it is in the output: HAProxy goes on to say more), anything
 // else with its last line.
-func haproxyFailed(p *Process, listen string, err error) error {
-	last := LastLine(p) // waits a moment for the rest of the output
+func haproxyFailed(p *proc.Process, listen string, err error) error {
+	last := p.LastLine() // waits a moment for the rest of the output
 	if line, ok := p.Out.First("cannot bind socket"); ok && strings.Contains(line.Text, "Address already in use") {
-		return fmt.Errorf("haproxy on %s: %w: %s", listen, ErrPortBusy, strings.TrimSpace(line.Text))
+		return fmt.Errorf("haproxy on %s: %w: %s", listen, proc.ErrPortBusy, strings.TrimSpace(line.Text))
 	}
 	return fmt.Errorf("haproxy: %v: %s", err, last)
 }
@@ -279,7 +281,7 @@ func (r HAProxyRequest) Stalled() bool { return r.Retries > 0 || r.Connect >= ti
 var httplog = regexp.MustCompile(` \S+/\S+ -?\d+/-?\d+/(-?\d+)/-?\d+/\+?(-?\d+) -?\d+ \d+ \S+ \S+ \S{4} \d+/\d+/\d+/\d+/\+?(\d+) `)
 
 // HAProxyRequests reads the HTTP log lines out of haproxy's output.
-func HAProxyRequests(lines []Line) []HAProxyRequest {
+func HAProxyRequests(lines []proc.Line) []HAProxyRequest {
 	var found []HAProxyRequest
 	for _, l := range lines {
 		m := httplog.FindStringSubmatch(l.Text)

@@ -1,9 +1,11 @@
-package lab
+package proc
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,9 +68,40 @@ func ListensOn(pid, port int) (bool, error) {
 	return false, nil
 }
 
-// WaitListeningQuietly polls until a socket listens on port (see
-// Listening), the process exits (exited is closed) or the limit passes.
-func WaitListeningQuietly(port int, limit time.Duration, exited <-chan struct{}) error {
+// Look is how WaitListening sees that something listens.
+type Look int
+
+const (
+	// Connect: a TCP connection to the address is accepted. Cheap.
+	Connect Look = iota
+	// Quietly: the kernel lists a socket listening on the port (see
+	// Listening). The server sees nothing: a benchmark of an idle server's
+	// Shutdown must not give it a connection to wait for. Each look reads
+	// the whole socket table, which is slow on a busy machine.
+	Quietly
+)
+
+// WaitListening polls until something listens on addr (seen as look
+// says), the process exits (exited is closed) or the limit passes.
+func WaitListening(addr string, look Look, limit time.Duration, exited <-chan struct{}) error {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("no port in %q", addr)
+	}
+	listening := func() (bool, error) {
+		if look == Quietly {
+			return Listening(port)
+		}
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false, nil
+		}
+		return true, conn.Close()
+	}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
@@ -76,10 +109,10 @@ func WaitListeningQuietly(port int, limit time.Duration, exited <-chan struct{})
 			return errors.New("the process exited before it listened")
 		default:
 		}
-		if ok, err := Listening(port); ok || err != nil {
+		if ok, err := listening(); ok || err != nil {
 			return err
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
-	return fmt.Errorf("nothing listening on port %d after %s", port, limit)
+	return fmt.Errorf("nothing listening on %s after %s", addr, limit)
 }
