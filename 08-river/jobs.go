@@ -47,6 +47,8 @@ func openDatabase(url string, workers int) (*pgxpool.Pool, error) {
 	// for HTTP. A server that does not answer fails the start in 5 s.
 	cfg.MaxConns = int32(workers) + 5
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	// The server shows each session's application (pg_stat_activity).
+	cfg.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("08-river pid %d", os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
