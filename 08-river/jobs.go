@@ -7,6 +7,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,12 +53,14 @@ func openDatabase(url string, workers int) (*pgxpool.Pool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("-database-url: %w", err)
+	if err == nil {
+		if err = migrate(ctx, db); err != nil {
+			db.Close()
+		}
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("-database-url: %w", err)
+	if err != nil {
+		// pgx lists each address it tried on a line of its own: one line.
+		return nil, fmt.Errorf("-database-url: %s", strings.NewReplacer(":\n\t", ": ", "\n\t", "; ").Replace(err.Error()))
 	}
 	return db, nil
 }
