@@ -60,6 +60,18 @@ func requirePostgres(t *testing.T, err error) {
 	}
 }
 
+// requirePostgresInstalled skips the test, or fails it under CI=true,
+// when neither DATABASE_URL nor initdb and pg_ctl are there: for what
+// starts a cluster of its own (the demo).
+func requirePostgresInstalled(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DATABASE_URL") != "" {
+		return
+	}
+	_, err := pgcluster.Binaries()
+	requirePostgres(t, err)
+}
+
 // stopSuitePostgres stops the suite's cluster, if a test started one.
 func stopSuitePostgres() error {
 	if suitePostgres.cluster == nil {

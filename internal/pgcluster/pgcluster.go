@@ -148,8 +148,29 @@ func (c *Cluster) create() error {
 		if err := os.Chown(c.Dir, int(c.owner.Uid), int(c.owner.Gid)); err != nil {
 			return err
 		}
+		if err := letIn(c.Dir); err != nil {
+			return err
+		}
 	}
 	return c.run("initdb", "-D", c.DataDir(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+}
+
+// letIn lets the server's user reach dir: each folder above it that
+// others may not enter (a test's or a script's temporary folder, 0700)
+// gets the search permission, x: never the right to list or to write.
+func letIn(dir string) error {
+	for d := filepath.Dir(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		info, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if perm := info.Mode().Perm(); perm&0o001 == 0 {
+			if err := os.Chmod(d, perm|0o001); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // start starts the server on c.Port and waits until it accepts connections.
