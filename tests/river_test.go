@@ -100,7 +100,8 @@ func TestThreeInstances(t *testing.T) {
 	t.Parallel()
 	t.Run("08-river/SIGKILL", func(t *testing.T) {
 		t.Parallel()
-		const rescueAfter = 4 * time.Second
+		// Each job's deadline too: 4 s of room for its commit.
+		const rescueAfter = 6 * time.Second
 		db := database(t)
 		flags := []string{"-workers", "1", "-work", "2s", "-rescue-after", rescueAfter.String()}
 		var ps []*server
