@@ -15,20 +15,16 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
-// examples are the programs under test, built once by TestMain.
-var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs"}
-
-// databaseExamples need a PostgreSQL database (-database-url): built with
-// the others, they run in the tests that give them one (durable_test.go,
-// river_test.go).
-var databaseExamples = []string{"08-river"}
+// examples are the programs under test, built once by TestMain. 08-river
+// needs PostgreSQL: launch gives it a database of the suite's cluster.
+var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "08-river"}
 
 // gracefulExamples are the ones that must finish in-flight requests.
 // 05-load-balancer finishes them too, but keeps its listener open for its
 // drain delay: the shared drain tests (refused at once, prompt idle exit,
 // the timeout counted from the signal) do not hold for it; its own tests
 // are in loadbalancer_test.go.
-var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
+var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs", "08-river"}
 
 // pitfalls are small wrong programs that the README's pitfalls point to,
 // built from testdata/pitfalls/NAME.
@@ -73,7 +69,7 @@ func runSuite(m *testing.M) int {
 	// itself running (TestGoRunHidesSignals). Under -race the programs are
 	// built with -race too; hey, the client, never is.
 	var pkgs []string
-	for _, name := range append(examples, databaseExamples...) {
+	for _, name := range examples {
 		pkgs = append(pkgs, "./"+name)
 	}
 	for _, name := range pitfalls {
