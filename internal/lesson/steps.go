@@ -331,7 +331,7 @@ var Steps = []Step{
 		Intro: func(t Timings) []string {
 			return []string{
 				"Three instances share one queue: River's tables in PostgreSQL. Four POST /jobs;",
-				fmt.Sprintf("each instance runs one job at a time (%s). kill -9 to the one running job 1:", DurableWork(t)),
+				fmt.Sprintf("each instance runs one job at a time (%s). kill -9 to the one running job 1:", RiverWork(t)),
 				"its row stays 'running'. The two others get SIGTERM one at a time (River's soft",
 				"stop lets their running job finish) and are started again. River's rescuer, in",
 				fmt.Sprintf("the leading instance, takes job 1 back once it is older than -rescue-after (%s),", RiverRescueAfter(t)),
@@ -340,7 +340,7 @@ var Steps = []Step{
 			}
 		},
 		Flags: func(t Timings) []string {
-			return []string{"-workers", "1", "-work", DurableWork(t).String(),
+			return []string{"-workers", "1", "-work", RiverWork(t).String(),
 				"-rescue-after", RiverRescueAfter(t).String(), "-timeout", t.Timeout.String()}
 		},
 		Signal:    syscall.SIGKILL,
@@ -466,9 +466,17 @@ func DurableLease(t Timings) time.Duration {
 	return 2 * DurableWork(t)
 }
 
+// RiverWork is how long a job takes in the River step: half the budget,
+// so that a stopped instance's running job ends within it, and long
+// enough that job 1 still runs once every instance has started a job
+// (River's producers may wait for their next poll, every second, to fetch).
+func RiverWork(t Timings) time.Duration {
+	return t.Timeout / 2
+}
+
 // RiverRescueAfter is the River step's -rescue-after, each job's deadline
 // too: a job's time and 5 s, room for its completion's commit on a busy
 // machine. The rescue waits for River's sweep (every 30 s) anyway.
 func RiverRescueAfter(t Timings) time.Duration {
-	return DurableWork(t) + 5*time.Second
+	return RiverWork(t) + 5*time.Second
 }

@@ -97,6 +97,9 @@ func (d *demo) runRiver(step lesson.Step) {
 	victim := d.waitRunning(apps, ids[0])
 	d.note("%s runs job %s", victim.label, ids[0])
 	d.waitAllBusy(apps)
+	if _, done := logLine(victim.live().Out, `job `+ids[0]+` done$`); done {
+		d.die("job %s ended before every instance had started a job: the machine is too busy for -work %s", ids[0], lesson.RiverWork(d.t))
+	}
 	d.note("kill -9 %s", victim.label)
 	killed := d.kill(syscall.SIGKILL, victim.live().PID())
 	victim.exits = append(victim.exits, d.waitExit(victim.live()))
