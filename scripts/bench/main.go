@@ -17,6 +17,9 @@
 //	                the middle of a hey run, at several concurrency levels
 //	                (load.sh's run: scenario.RunLoad)
 //
+// With --durable it measures 07-durable-jobs against 08-river instead
+// (durable.go).
+//
 // Progress goes to stderr, the Markdown table to stdout:
 //
 //	scripts/bench.sh -n 5 > bench.md
