@@ -9,6 +9,11 @@
 //
 // Put it behind HAProxy with `option httpchk GET /readyz`, restart the
 // instances one by one under load: no request fails, none is retried.
+//
+// connections.go is 06-streaming's piece, copied: at the stop it closes the
+// connections that never sent a whole request header (a browser's
+// preconnect), which Shutdown would wait for, and it ends the stop as soon
+// as the last connection has closed.
 package main
 
 import (
@@ -87,7 +92,10 @@ func run(addr string, delay, drainDelay, timeout time.Duration) error {
 	srv := &http.Server{
 		Addr:    addr,
 		Handler: router,
+		// A half-sent request header is closed after this (connections.go).
+		ReadHeaderTimeout: readHeaderTimeout,
 	}
+	conns := trackConnections(srv)
 
 	// The post makes a channel and calls signal.Notify; NotifyContext does
 	// the same job and hands back a context that is done at the first
@@ -129,6 +137,7 @@ func run(addr string, delay, drainDelay, timeout time.Duration) error {
 	// Shutdown closes the listener, then waits for every in-flight request
 	// to finish. Do not wait for ListenAndServe instead: it returns
 	// ErrServerClosed the moment Shutdown starts, while requests still run.
+	// conns.shutdown is Shutdown plus connections.go.
 	//
 	// The budget starts now, after the drain: the whole stop takes at most
 	// drain-delay + timeout, what Kubernetes' grace period must cover.
@@ -140,7 +149,7 @@ func run(addr string, delay, drainDelay, timeout time.Duration) error {
 	// below, or earlier if you call srv.Close().
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := conns.shutdown(shutdownCtx, serveErr); err != nil {
 		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}

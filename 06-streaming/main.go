@@ -15,12 +15,18 @@
 // by itself, telling the client which of its requests will still be
 // answered, so no request is lost to a connection closing under it.
 //
+// A browser also opens connections it does not use yet, which Shutdown
+// waits for as if they were busy; connections.go closes them at the stop,
+// and ends the stop as soon as the last connection has closed.
+//
 // Start it, open `curl -N localhost:8080/events`, press Ctrl+C: curl gets
-// "event:shutdown" and ends, and the process exits 0 at once.
+// "event:shutdown" and ends, and the process exits 0 at once. Or open
+// http://localhost:8080/live in a browser: a page that prints each event.
 package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +47,13 @@ import (
 // browser's EventSource waits before it reconnects, to the restarted
 // server or to another one behind the load balancer.
 const reconnectAfter = 2 * time.Second
+
+// livePage is GET /live: a page that opens /events and /ws in the browser
+// and prints each event as a line. It is built into the binary, and asks
+// for nothing else: students open it while the server stops and restarts.
+//
+//go:embed live.html
+var livePage []byte
 
 func main() {
 	// The defaults are the post's numbers, as in 02-graceful; the post has no
@@ -73,7 +86,12 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// sockets counts the WebSockets still open, which Shutdown cannot do.
 	var sockets sync.WaitGroup
 
-	router := gin.Default()
+	// gin.Default() is gin.New() with gin's logger and recovery. Here a
+	// socket is counted in front of the logger: it is done only once the
+	// logger has written its access-log line, which the process must not
+	// exit before.
+	router := gin.New()
+	router.Use(countSockets(&sockets), gin.Logger(), gin.Recovery())
 	router.GET("/", func(c *gin.Context) {
 		// This line lets you (and the tests) see that the request is
 		// inside the handler before the signal is sent.
@@ -82,7 +100,8 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 		c.String(http.StatusOK, "Welcome Gin Server")
 	})
 	router.GET("/events", func(c *gin.Context) { streamEvents(c, goingAway.Done(), tick) })
-	router.GET("/ws", func(c *gin.Context) { serveSocket(c, goingAway.Done(), tick, &sockets) })
+	router.GET("/ws", func(c *gin.Context) { serveSocket(c, goingAway.Done(), tick) })
+	router.GET("/live", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", livePage) })
 
 	// HTTP/2 without TLS ("h2c", what curl --http2-prior-knowledge speaks)
 	// beside HTTP/1.1 on the same port: the server tells them apart by the
@@ -95,7 +114,10 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 		Addr:      addr,
 		Handler:   router,
 		Protocols: &protocols,
+		// A half-sent request header is closed after this (connections.go).
+		ReadHeaderTimeout: readHeaderTimeout,
 	}
+	conns := trackConnections(srv)
 	// The lesson: Shutdown calls this hook as it starts (in a goroutine of
 	// its own), and the streams and sockets end at once instead of holding
 	// the shutdown until its budget runs out. Go's HTTP/2 server registers
@@ -134,7 +156,9 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// ErrServerClosed the moment Shutdown starts, while requests still run.
 	// An SSE stream is such a request: it finishes because the hook told it
 	// to. An HTTP/2 connection counts as busy until it has closed itself,
-	// after its GOAWAY and its last stream.
+	// after its GOAWAY and its last stream. conns.shutdown is Shutdown plus
+	// connections.go: the unused connections closed at once, the return as
+	// soon as the last connection has closed.
 	//
 	// When shutdownCtx expires first, Shutdown returns context.DeadlineExceeded and
 	// stops waiting. That is all it does: it neither closes the remaining
@@ -143,7 +167,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 	// below, or earlier if you call srv.Close().
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err := conns.shutdown(shutdownCtx, serveErr); err != nil {
 		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
@@ -202,13 +226,24 @@ func streamEvents(c *gin.Context, goingAway <-chan struct{}, tick time.Duration)
 	})
 }
 
+// countSockets counts each WebSocket request in sockets until every
+// middleware after it has returned. It counts the socket before Accept
+// hijacks the connection: until then it is a request Shutdown waits for,
+// so run's wait cannot miss it.
+func countSockets(sockets *sync.WaitGroup) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !c.IsWebsocket() {
+			return
+		}
+		sockets.Add(1)
+		defer sockets.Done()
+		c.Next()
+	}
+}
+
 // serveSocket serves a WebSocket that sends "tick N" every tick, until the
 // client goes away or the server does; then it closes with 1001, going away.
-func serveSocket(c *gin.Context, goingAway <-chan struct{}, tick time.Duration, sockets *sync.WaitGroup) {
-	// Count the socket before Accept hijacks the connection: until then it
-	// is a request Shutdown waits for, so run's wait cannot miss it.
-	sockets.Add(1)
-	defer sockets.Done()
+func serveSocket(c *gin.Context, goingAway <-chan struct{}, tick time.Duration) {
 	conn, err := websocket.Accept(c.Writer, c.Request, nil)
 	if err != nil {
 		log.Printf("GET /ws: %v", err) // Accept has answered the client

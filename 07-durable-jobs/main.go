@@ -20,7 +20,10 @@
 // when the -timeout budget runs out is returned to the queue, not lost, so
 // the process exits 0; exit 1 only when HTTP requests in flight were cut.
 // The database closes last, once the workers have stopped (step 4 below);
-// the job store itself is in jobstore.go.
+// the job store itself is in jobstore.go. connections.go is 06-streaming's
+// piece, copied: at the stop it closes the connections that never sent a
+// whole request header, which Shutdown would wait for, and it ends the
+// HTTP drain as soon as the last connection has closed.
 package main
 
 import (
@@ -163,7 +166,10 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	srv := &http.Server{
 		Addr:    addr,
 		Handler: router,
+		// A half-sent request header is closed after this (connections.go).
+		ReadHeaderTimeout: readHeaderTimeout,
 	}
+	conns := trackConnections(srv)
 
 	// The post makes a channel and calls signal.Notify; NotifyContext does
 	// the same job and hands back a context that is done at the first
@@ -206,7 +212,8 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	// so nothing can queue a job any more; a POST still reading its job at
 	// the signal has queued it. See 02-graceful for what a timed-out
 	// Shutdown does and does not do (its handlers may still run).
-	httpErr := srv.Shutdown(shutdownCtx)
+	// conns.shutdown is Shutdown plus connections.go.
+	httpErr := conns.shutdown(shutdownCtx, serveErr)
 	if httpErr != nil {
 		log.Printf("Server Shutdown: %v", httpErr)
 	}

@@ -212,6 +212,9 @@ func TestDemoStep(t *testing.T) {
 			assertLesson(t, report, tc.program)
 			if tc.program == "06-streaming" {
 				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
+				if live := "open http://127.0.0.1:" + port + "/live in a browser"; len(demo.out.lines(live)) != 1 {
+					t.Errorf("want step 6 to print %q\noutput:\n%s", live, demo.out)
+				}
 			}
 			if tc.program == "08-river" {
 				assertRiverRescue(t, report.Steps[0].Timeline)

@@ -17,6 +17,10 @@
 //	                the middle of a hey run, at several concurrency levels
 //	                (load.sh's run: scenario.RunLoad)
 //
+// A third table puts 02-graceful beside 05, 06 and 07, which carry
+// connections.go: the drain overhead, and SIGTERM -> exit with one unused
+// connection open (see connections.go here).
+//
 // With --durable it measures 07-durable-jobs against 08-river instead
 // (durable.go).
 //
@@ -61,7 +65,9 @@ const usage = `Usage: bench.sh [-n RUNS] [--durable]
 Measures, for 02-graceful 03-workers, the exit time of an idle server, the
 drain overhead, and the requests cut / refused / served under load
 (hey -c 10 50 200), and prints the medians as a Markdown table; then the
-drain overhead with a stream open, 06-streaming beside 09-grpc.
+drain overhead with a stream open, 06-streaming beside 09-grpc; then, for
+02 beside 05, 06 and 07, the drain overhead and the exit with one unused
+connection open.
 
   -n RUNS      how many times to measure everything, 1 to 50; default 5
   --durable    measure 07-durable-jobs against 08-river (one and three
@@ -71,7 +77,7 @@ drain overhead with a stream open, 06-streaming beside 09-grpc.
   -h, --help   show this help
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
-Takes about 20 s per run.
+Takes about 35 s per run.
 Exit status: 0 the table was printed; 2 it could not run (bad option, busy
 port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
@@ -117,7 +123,7 @@ func main() {
 	if err := proc.BuildHey(b.dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
-	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers", "./06-streaming", "./09-grpc"); err != nil {
+	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers", "./05-load-balancer", "./06-streaming", "./07-durable-jobs", "./09-grpc"); err != nil {
 		d.Failf("could not build the programs: %v", err)
 	}
 
@@ -144,6 +150,7 @@ func main() {
 			fmt.Fprintf(d.Stderr(), "run %d/%d: %s, a stream open ...\n", run, runs, r.name)
 			samples[r.name+":stream"] = append(samples[r.name+":stream"], b.streamDrain(r).Microseconds())
 		}
+		b.measureConnections(run, runs, samples)
 	}
 	b.print(runs, samples)
 	d.Exit(0)
@@ -187,6 +194,7 @@ func (b *bench) config(name string, clients int) scenario.LoadConfig {
 		Delay:    loadDelay,
 		Clients:  clients,
 		Duration: loadDuration,
+		Args:     connectionArgs[name],
 	}
 }
 
@@ -303,6 +311,7 @@ func (b *bench) print(runs int, samples map[string][]int64) {
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Under load: GET / takes %s, hey -c C -z %s -q 20 (each client\n", loadDelay, loadDuration)
 	fmt.Fprintln(out, `tries at most 20 times a second, which caps "refused"), SIGTERM in the middle.`)
+	b.printConnections(samples)
 	if len(b.notes) > 0 {
 		fmt.Fprintln(out)
 		for _, note := range b.notes {

@@ -31,6 +31,7 @@ func (d *demo) runStreaming(step lesson.Step) {
 
 	s := d.launch(program, flags...)
 	d.stepT0 = time.Now()
+	d.note("open http://%s/live in a browser to watch the stop as a page sees it", d.addr)
 	stream, streamSent := d.background(streamArgs)
 	d.waitLog(s, lesson.Evidence{Text: "GET /events: stream opened", N: 1})
 	d.waitOutput(stream, "event:tick")
