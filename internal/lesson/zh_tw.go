@@ -80,7 +80,7 @@ port, build failure, a server that never started or never stopped);
 		"run step %d":                                    "執行第 %d 步",
 		"Step %d: %s":                                    "第 %d 步：%s",
 		"The commands, in order:":                        "依序執行的指令：",
-		"Finished in %s s.":                              "%s 秒跑完。",
+		"Finished in %s s.":                              "全部跑完，共 %s 秒。",
 		"RESULT: PASS %d/%d outcomes matched the lesson": "結果：通過，%d/%d 個結果都和課程相符",
 		"RESULT: FAIL %d/%d outcomes matched the lesson; mismatches: %s": "結果：失敗，%d/%d 個結果和課程相符；不符的是：%s",
 
@@ -136,7 +136,7 @@ port, build failure, a server that never started or never stopped);
 		"HAProxy (PID %d) reports app1, app2 and app3 UP":            "HAProxy（PID %d）回報 app1、app2 和 app3 都是 UP",
 		"every instance has answered %d requests":                    "每個實例都回應了 %d 個請求",
 		"app%d: SIGTERM; HAProxy's runtime API says when it is DOWN": "app%d：SIGTERM；HAProxy 的 runtime API 會告訴我們它何時變成 DOWN",
-		"app%d: DOWN at +%s s, %s at +%s s, the new one UP at +%s s": "app%d：+%s 秒時 DOWN，+%[4]s 秒時%[3]s，新的在 +%[5]s 秒時 UP",
+		"app%d: DOWN at +%s s, %s at +%s s, the new one UP at +%s s": "app%d：+%s 秒時 DOWN，+%[4]s 秒時結束（%[3]s），新的在 +%[5]s 秒時 UP",
 		"stop the instances and HAProxy":                             "停止所有實例和 HAProxy",
 
 		// Step 6.
@@ -147,8 +147,8 @@ port, build failure, a server that never started or never stopped);
 		"curl prints each event as it comes: the stream is open. Now the socket": "curl 每收到一個事件就印出來：串流開著。接著開 socket",
 		"wsclient prints each message: the socket is open. Now a slow request":   "wsclient 印出每則訊息：socket 開著。接著送一個慢的請求",
 		"the log shows 'GET / started': signal now":                              "日誌出現 'GET / started'：現在送訊號",
-		"curl -N %s, %s after SIGTERM":                                           "curl -N %s，在 SIGTERM 之後 %s",
-		"wsclient %s, %s after SIGTERM":                                          "wsclient %s，在 SIGTERM 之後 %s",
+		"curl -N %s, %s after SIGTERM":                                           "SIGTERM 之後 %[2]s，curl -N 結束（%[1]s）",
+		"wsclient %s, %s after SIGTERM":                                          "SIGTERM 之後 %[2]s，wsclient 結束（%[1]s）",
 		"the request got %s, %s s after SIGTERM; waiting for the server to exit": "請求在 SIGTERM 之後 %[2]s 秒拿到 %[1]s；等伺服器結束",
 		"What curl -N printed:":                                                  "curl -N 印出的內容：",
 		"What ./wsclient printed:":                                               "./wsclient 印出的內容：",
@@ -158,7 +158,7 @@ port, build failure, a server that never started or never stopped);
 		"%s    # the same jobs.db":                                      "%s    # 同一個 jobs.db",
 		"%s      # for each job, once all are done":                     "%s      # 全部做完之後，每個 job 問一次",
 		"the log shows %d jobs running, the others queued: kill -9 now": "日誌顯示 %d 個 job 在跑，其他的在佇列中：現在 kill -9",
-		"%s; start it again on the same jobs.db":                        "%s；用同一個 jobs.db 重新啟動",
+		"%s; start it again on the same jobs.db":                        "伺服器%s；用同一個 jobs.db 重新啟動",
 		"the log shows %d jobs done: ask the server about each":         "日誌顯示 %d 個 job 都做完了：逐一問伺服器",
 		"the first process, killed":                                     "第一個行程，被 kill",
 		"the second process, on the same jobs.db":                       "第二個行程，用同一個 jobs.db",
@@ -191,7 +191,7 @@ port, build failure, a server that never started or never stopped);
 		`killed by (SIG\w+) at ([\d.]+) s`, "${2} 秒時因 ${1} 而終止",
 		`did not exit`, "沒有結束",
 		`never served`, "從未提供服務",
-		`exited on SIGTERM`, "收到 SIGTERM 後結束",
+		`exited on SIGTERM`, "SIGTERM 後結束",
 		`exited before SIGTERM`, "在 SIGTERM 之前就結束了",
 		// Requests and jobs.
 		`(\d{3}) after ([\d.]+) s`, "${2} 秒後回 ${1}",
