@@ -126,7 +126,7 @@ func TestDemo(t *testing.T) {
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "09-grpc")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('='). Jobs 1 and 2 find one
 	// free: on a busy machine a worker may still take a column's time.
@@ -152,11 +152,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("07-durable-jobs timeline: %s %q: want cut and held by the lease for job1 and job2 only, and done", row.Label, row.Bar)
 		}
 	}
-	if len(demo.out.lines("RESULT: PASS 39/39 outcomes matched the lesson")) != 1 {
+	if len(demo.out.lines("RESULT: PASS 43/43 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	if n := len(demo.out.lines("Timeline (")); n != 7 {
-		t.Errorf("want 7 timelines, got %d", n)
+	assertGRPCTimeline(t, report.Steps[7].Timeline)
+	if n := len(demo.out.lines("Timeline (")); n != 8 {
+		t.Errorf("want 8 timelines, got %d", n)
 	}
 	assertDemoLeftNothing(t, port, tmp)
 }
@@ -191,6 +192,7 @@ func TestDemoStep(t *testing.T) {
 		{"05-load-balancer", "", "5", "05-load-balancer"},
 		{"06-streaming", "", "6", "06-streaming"},
 		{"07-durable-jobs", "", "7", "07-durable-jobs"},
+		{"09-grpc", "", "9", "09-grpc"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,6 +206,9 @@ func TestDemoStep(t *testing.T) {
 			assertLesson(t, report, tc.program)
 			if tc.program == "06-streaming" {
 				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
+			}
+			if tc.program == "09-grpc" {
+				assertGRPCTimeline(t, report.Steps[0].Timeline)
 			}
 			if n := len(demo.out.lines("Timeline (")); n != 1 {
 				t.Errorf("want 1 timeline, got %d\noutput:\n%s", n, demo.out)
@@ -234,9 +239,34 @@ func assertStreamsEndAtSignal(t *testing.T, rows []timelineBar) {
 	}
 }
 
+// assertGRPCTimeline checks step 9's timeline, in the order the lesson
+// tells it: the watch turns NOT_SERVING ('~') in the signal's column or the
+// next; the stream ends after the drain, not before, and before the call
+// is answered; the server exits with the answer, not before it (the call's
+// end is when its grpcurl exited, which may come a column after the server
+// did).
+func assertGRPCTimeline(t *testing.T, rows []timelineBar) {
+	t.Helper()
+	bars := map[string]string{}
+	for _, row := range rows {
+		bars[row.Label] = row.Bar
+	}
+	signal := strings.IndexByte(bars["drain"], '|')
+	notServing := strings.IndexByte(bars["watch"], '~')
+	drainEnd := strings.LastIndexByte(bars["drain"], 'd')
+	streamEnd := strings.LastIndexByte(bars["stream"], 'o')
+	callEnd := strings.LastIndexByte(bars["call"], 'o')
+	serverEnd := strings.LastIndexByte(bars["server"], 'o')
+	if signal < 0 || notServing < signal || notServing > signal+2 || streamEnd < drainEnd || streamEnd >= callEnd || serverEnd < callEnd-1 {
+		t.Errorf("09-grpc timeline: want NOT_SERVING at the signal (column %d), the stream's end after the drain's (%d) and before the call's answer (%d), the exit not before the answer (%d); got NOT_SERVING %d, the stream's end %d: %+v",
+			signal, drainEnd, callEnd, serverEnd, notServing, streamEnd, rows)
+	}
+}
+
 // Ctrl+C in the middle of the demo: it stops at once, ends every process
 // it started (the server; in step 6 also curl -N, wsclient and the curl of
-// the request in flight), and removes its temporary files.
+// the request in flight; in step 9 the grpcurls), and removes its temporary
+// files.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the demo")
@@ -253,6 +283,7 @@ func TestDemoInterrupted(t *testing.T) {
 		// step 5 out, says so, and runs the others.
 		{"step-2-server-up", nil, []string{"step 5 left out: " + haproxy.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
 		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
+		{"step-9-watch-and-stream-open", []string{"--step", "9"}, []string{"== Step 9: ", "the stream is open. Now a slow call"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -284,8 +315,8 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 9"},
-		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", []string{"--step", "8"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 8"},
+		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 		{"step-5-without-haproxy", []string{"--step", "5"}, "free", "demo.sh: " + haproxy.HAProxyMissing},
 	} {

@@ -163,6 +163,21 @@ port, build failure, a server that never started or never stopped);
 		"the first process, killed":                                     "第一個行程，被 kill",
 		"the second process, on the same jobs.db":                       "第二個行程，用同一個 jobs.db",
 
+		// Step 9.
+		"the health watch":                                                             "health watch",
+		"the stream, once the watch printed SERVING":                                   "串流，等 watch 印出 SERVING 之後",
+		"the call, once the stream printed a number":                                   "呼叫，等串流印出一個數字之後",
+		"once 'Slow started' is logged":                                                "等日誌出現 'Slow started' 之後",
+		"grpcurl prints each status the health service sends: SERVING. Now the stream": "grpcurl 印出 health 服務送來的每個狀態：SERVING。接著開串流",
+		"grpcurl prints each number: the stream is open. Now a slow call":              "grpcurl 印出每個數字：串流開著。接著送一個慢呼叫",
+		"the log shows 'Slow started': signal now":                                     "日誌出現 'Slow started'：現在送訊號",
+		"the watch printed NOT_SERVING, %s after SIGTERM":                              "SIGTERM 之後 %s，watch 印出 NOT_SERVING",
+		"the stream's grpcurl %s, %s s after SIGTERM":                                  "SIGTERM 之後 %[2]s 秒，串流的 grpcurl 結束（%[1]s）",
+		"the call's grpcurl %s, %s s after SIGTERM; waiting for the server to exit":    "SIGTERM 之後 %[2]s 秒，呼叫的 grpcurl 結束（%[1]s）；等伺服器結束",
+		"What the watch's grpcurl printed:":                                            "watch 的 grpcurl 印出的內容：",
+		"What the stream's grpcurl printed:":                                           "串流的 grpcurl 印出的內容：",
+		"What the call's grpcurl printed:":                                             "呼叫的 grpcurl 印出的內容：",
+
 		// The verdict table and the timeline (internal/report).
 		"Verdict (%s):":      "判定表（%s）：",
 		"program":            "程式",
@@ -172,17 +187,21 @@ port, build failure, a server that never started or never stopped);
 		"Timeline":           "時間軸",
 		" (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)": "（0 = 第一個請求；%s| = %[3]s 秒送出 %[2]s%[4]s；一欄 = %[5]d ms）",
 		"%s s": "%s 秒",
-		"= in flight or running  . queued  o answered/done  X failed  - server up":            "= 處理中或執行中  . 在佇列中  o 已回應/完成  X 失敗  - 伺服器運作中",
-		"1 2 in flight, answered by v1 or v2  o answered/exit 0  X failed  - server up":       "1 2 處理中，由 v1 或 v2 回應  o 已回應/結束狀態 0  X 失敗  - 伺服器運作中",
-		"= open or in flight  o ended cleanly/answered/exit 0  X cut or failed  - server up":  "= 開著或處理中  o 正常結束/已回應/結束狀態 0  X 被中斷或失敗  - 伺服器運作中",
-		"= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN":      "= 處理中  o 已回應/結束狀態 0  X 失敗  - 實例運作中  D HAProxy 標為 DOWN",
-		"= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up": "= 執行中  . 在佇列中  ~ 被死掉的 worker 的租約占住  o 完成  X 被 kill  - 伺服器運作中",
+		"= in flight or running  . queued  o answered/done  X failed  - server up":                                                    "= 處理中或執行中  . 在佇列中  o 已回應/完成  X 失敗  - 伺服器運作中",
+		"1 2 in flight, answered by v1 or v2  o answered/exit 0  X failed  - server up":                                               "1 2 處理中，由 v1 或 v2 回應  o 已回應/結束狀態 0  X 失敗  - 伺服器運作中",
+		"= open or in flight  o ended cleanly/answered/exit 0  X cut or failed  - server up":                                          "= 開著或處理中  o 正常結束/已回應/結束狀態 0  X 被中斷或失敗  - 伺服器運作中",
+		"= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN":                                              "= 處理中  o 已回應/結束狀態 0  X 失敗  - 實例運作中  D HAProxy 標為 DOWN",
+		"= open or in flight  ~ NOT_SERVING  d drain  o ended with the server's status/answered/exit 0  X cut or failed  - server up": "= 開著或處理中  ~ NOT_SERVING  d 排空  o 以伺服器的狀態結束/已回應/結束狀態 0  X 被中斷或失敗  - 伺服器運作中",
+		"= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up":                                         "= 執行中  . 在佇列中  ~ 被死掉的 worker 的租約占住  o 完成  X 被 kill  - 伺服器運作中",
 	},
 	phrases: phrases(
 		// What curl and the programs print stays as it is.
 		`curl: \(\d+\) .*`, "${0}",
 		`\d{3} [A-Z].*`, "${0}",
 		`close \d+ .*`, "${0}",
+		`(SERVING|NOT_SERVING), .*`, "${0}",
+		`[A-Z][a-z]+: [a-z].*`, "${0}",
+		`"Welcome.*`, "${0}",
 		// Servers and processes.
 		`exit (-?\d+)`, "結束狀態 ${1}",
 		`killed by (SIG\w+)`, "因 ${1} 而終止",
@@ -254,6 +273,12 @@ port, build failure, a server that never started or never stopped);
 		`closed (\d+) ms after SIGTERM`, "SIGTERM 之後 ${1} ms 關閉",
 		`cut (\d+) ms after SIGTERM`, "SIGTERM 之後 ${1} ms 被中斷",
 		`exit (-?\d+) at ([\d.]+) s, ([\d.]+) s after SIGTERM`, "${2} 秒時結束（SIGTERM 之後 ${3} 秒），結束狀態 ${1}",
+		// Step 9.
+		`NOT_SERVING (\d+ ms) after SIGTERM, ended ([\d.]+) s after`, "SIGTERM 之後 ${1} NOT_SERVING，${2} 秒後結束",
+		`calls still taken for ([\d.]+) s`, "還繼續接受呼叫 ${1} 秒",
+		`ended ([\d.]+) s after SIGTERM`, "SIGTERM 之後 ${1} 秒結束",
+		`answered ([\d.]+) s after SIGTERM`, "SIGTERM 之後 ${1} 秒拿到回應",
+		`(\S+) ([\d.]+) s after SIGTERM`, "SIGTERM 之後 ${2} 秒：${1}",
 		`ended`, "結束",
 		`closed`, "關閉",
 		`cut`, "被中斷",
@@ -271,6 +296,8 @@ port, build failure, a server that never started or never stopped);
 		"old":      "舊行程",
 		"new":      "新行程",
 		"stream":   "串流",
+		"drain":    "排空",
+		"call":     "呼叫",
 	},
 	steps: map[string]StepWords{
 		"01-basic": {
@@ -376,6 +403,23 @@ port, build failure, a server that never started or never stopped);
 					"用同一個 jobs.db 重新啟動後，07 立刻接手佇列中的兩個 job，",
 					"等租約到期就救回原本在跑的兩個，再跑一次，",
 					"而且每個 job 的效果都只套用一次。",
+				}
+			},
+		},
+		"09-grpc": {
+			Title: "09-grpc，開著 health Watch、串流和一個慢呼叫時用 SIGTERM 停止",
+			Summary: []string{"開著 health Watch、串流和一個慢呼叫（grpcurl）時收到",
+				"SIGTERM：立刻 NOT_SERVING，排空後串流和 Watch 以伺服器的",
+				"狀態結束，呼叫拿到回應，行程隨即正常結束"},
+			Intro: func(t Timings) []string {
+				return []string{
+					"同樣的停止流程，換成 grpc-go。收到訊號時，health 服務立刻回報 NOT_SERVING，",
+					fmt.Sprintf("伺服器在排空延遲（-drain-delay %s）內繼續接受呼叫：這是 05 的 readiness 排空。", GRPCDrainDelay(t)),
+					"接著一個 stream interceptor 以 UNAVAILABLE \"server shutting down\" 結束每個串流，",
+					fmt.Sprintf("health Watch 也一樣：這是 06 的 hook。GracefulStop 旁邊有一個 %s 的計時器，", t.Timeout),
+					fmt.Sprintf("時間到就呼叫 Stop；GracefulStop 會等處理中的呼叫（Slow 要 %s）：", t.Delay),
+					"它拿到回應，行程一等它做完就正常結束（結束狀態 0）。",
+					"用戶端是 grpcurl（go.mod 裡的工具），它會印出每則訊息，以及結束呼叫的狀態。",
 				}
 			},
 		},

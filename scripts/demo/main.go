@@ -93,6 +93,7 @@ var runners = map[lesson.Shape]func(d *demo, s lesson.Step){
 	lesson.RollingRestart:  (*demo).runRolling,
 	lesson.OpenConnections: (*demo).runStreaming,
 	lesson.KillAndRestart:  (*demo).runDurable,
+	lesson.OpenCalls:       (*demo).runGRPC,
 }
 
 // missing is the one-line message for a command a step needs.
@@ -390,7 +391,12 @@ func (d *demo) build(selected []lesson.Step) {
 	}, nil)
 	d.show(quote("cd", d.root))
 	for _, pkg := range pkgs {
-		d.run(d.root, proc.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
+		// A folder of the checkout, or a tool of go.mod (its module path
+		// starts with a domain name).
+		if first, _, _ := strings.Cut(pkg, "/"); !strings.Contains(first, ".") {
+			pkg = "./" + pkg
+		}
+		d.run(d.root, proc.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), pkg, "")...)
 	}
 	d.show(quote("cd", d.bin))
 }
