@@ -122,9 +122,10 @@ port, build failure, a server that never started or never stopped);
 		"not every client got %d answers from v2 within 15 s":                                       "不是每個用戶端都在 15 秒內從 v2 拿到 %d 個回應",
 		"stop the load: each client finishes the request it has in flight":                          "停止負載：每個用戶端把處理中的請求做完",
 		"stop v2 as 02-graceful was stopped; it was handed to the demo when v1 exited":              "像停止 02-graceful 那樣停止 v2；v1 結束時，v2 就交給 demo 接管了",
-		"stop v1, which still serves":                                                               "停止還在服務的 v1",
-		"The server log (%s; v1 and v2 write to the same one):":                                     "伺服器的日誌（%s；v1 和 v2 寫在同一份）：",
-		"(left out: %d x \"GET / started\" and %d [GIN] access lines)":                              "（省略了 %d 行 \"GET / started\" 和 %d 行 [GIN] 存取日誌）",
+		"(no PID)":                    "（沒有 PID）",
+		"stop v1, which still serves": "停止還在服務的 v1",
+		"The server log (%s; v1 and v2 write to the same one):":        "伺服器的日誌（%s；v1 和 v2 寫在同一份）：",
+		"(left out: %d x \"GET / started\" and %d [GIN] access lines)": "（省略了 %d 行 \"GET / started\" 和 %d 行 [GIN] 存取日誌）",
 
 		// Step 5.
 		"cat haproxy.cfg            # written by the demo: %d servers, option httpchk GET /readyz":      "cat haproxy.cfg            # demo 寫的設定：%d 個伺服器，option httpchk GET /readyz",

@@ -287,7 +287,7 @@ func (d *demo) showPIDFile() int {
 	d.show(quote("cat", filepath.Base(d.pidFile())))
 	pid := proc.ReadPIDFile(d.pidFile())
 	if pid == 0 {
-		d.result("(no PID)")
+		d.result(d.w.T("(no PID)"))
 	} else {
 		d.result(strconv.Itoa(pid))
 	}
