@@ -123,10 +123,11 @@ func TestDemo(t *testing.T) {
 	}
 	t.Parallel()
 	requireHAProxy(t)
+	requirePostgresInstalled(t)
 	demo, port, tmp := startDemo(t, "", "--fast", "--no-pause")
 	demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 	report := readReport(t, tmp)
-	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "09-grpc")
+	assertLesson(t, report, "01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "08-river", "09-grpc")
 	// Step 3's timeline: 2 workers, 4 jobs. Jobs 3 and 4 wait in the queue
 	// for a free worker (drawn '.'), then run ('='). Jobs 1 and 2 find one
 	// free: on a busy machine a worker may still take a column's time.
@@ -152,12 +153,13 @@ func TestDemo(t *testing.T) {
 			t.Errorf("07-durable-jobs timeline: %s %q: want cut and held by the lease for job1 and job2 only, and done", row.Label, row.Bar)
 		}
 	}
-	if len(demo.out.lines("RESULT: PASS 43/43 outcomes matched the lesson")) != 1 {
+	assertRiverRescue(t, report.Steps[7].Timeline)
+	assertGRPCTimeline(t, report.Steps[8].Timeline)
+	if len(demo.out.lines("RESULT: PASS 50/50 outcomes matched the lesson")) != 1 {
 		t.Errorf("want the PASS line\noutput:\n%s", demo.out)
 	}
-	assertGRPCTimeline(t, report.Steps[7].Timeline)
-	if n := len(demo.out.lines("Timeline (")); n != 8 {
-		t.Errorf("want 8 timelines, got %d", n)
+	if n := len(demo.out.lines("Timeline (")); n != 9 {
+		t.Errorf("want 9 timelines, got %d", n)
 	}
 	assertDemoLeftNothing(t, port, tmp)
 }
@@ -192,6 +194,7 @@ func TestDemoStep(t *testing.T) {
 		{"05-load-balancer", "", "5", "05-load-balancer"},
 		{"06-streaming", "", "6", "06-streaming"},
 		{"07-durable-jobs", "", "7", "07-durable-jobs"},
+		{"08-river", "", "8", "08-river"},
 		{"09-grpc", "", "9", "09-grpc"},
 		{"01-basic/started-in-the-background", `trap '' INT; scripts/demo.sh "$@" & wait $!`, "1", "01-basic"},
 	} {
@@ -200,12 +203,18 @@ func TestDemoStep(t *testing.T) {
 			if tc.program == "05-load-balancer" {
 				requireHAProxy(t)
 			}
+			if tc.program == "08-river" {
+				requirePostgresInstalled(t)
+			}
 			demo, port, tmp := startDemo(t, tc.shell, "--fast", "--no-pause", "--step", tc.step)
 			demo.assertExitedWith(t, demo.waitExitWithin(t, scriptTimeout), 0)
 			report := readReport(t, tmp)
 			assertLesson(t, report, tc.program)
 			if tc.program == "06-streaming" {
 				assertStreamsEndAtSignal(t, report.Steps[0].Timeline)
+			}
+			if tc.program == "08-river" {
+				assertRiverRescue(t, report.Steps[0].Timeline)
 			}
 			if tc.program == "09-grpc" {
 				assertGRPCTimeline(t, report.Steps[0].Timeline)
@@ -215,6 +224,22 @@ func TestDemoStep(t *testing.T) {
 			}
 			assertDemoLeftNothing(t, port, tmp)
 		})
+	}
+}
+
+// assertRiverRescue checks step 8's timeline: job 1 runs, is cut by the
+// kill ('X'), stays "running" in PostgreSQL until River's rescuer takes it
+// back ('~'), and is done; the other jobs are never cut.
+func assertRiverRescue(t *testing.T, rows []timelineBar) {
+	t.Helper()
+	for _, row := range rows {
+		if !strings.HasPrefix(row.Label, "job") {
+			continue
+		}
+		rescued := row.Label == "job1"
+		if strings.Contains(row.Bar, "X") != rescued || strings.Contains(row.Bar, "~") != rescued || !strings.HasSuffix(strings.TrimRight(row.Bar, " "), "o") {
+			t.Errorf("08-river timeline: %s %q: want cut and held until the rescue for job1 only, and done", row.Label, row.Bar)
+		}
 	}
 }
 
@@ -315,8 +340,8 @@ func TestDemoBadInput(t *testing.T) {
 		want string
 	}{
 		{"unknown-option", []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", []string{"--step", "8"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 8"},
-		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", []string{"--step", "10"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7, 8 or 9 (a step is its lesson's number), got 10"},
+		{"step-zero", []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7, 8 or 9 (a step is its lesson's number), got 0"},
 		{"octal-port", nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 		{"step-5-without-haproxy", []string{"--step", "5"}, "free", "demo.sh: " + haproxy.HAProxyMissing},
 	} {

@@ -63,7 +63,7 @@ func TestLocaleLanguage(t *testing.T) {
 func TestDemoWordsTranslated(t *testing.T) {
 	t.Parallel()
 	zh := lesson.WordsOf(lesson.TaiwanMandarin)
-	messages := []string{report.LegendSteps, report.LegendUpgrade, report.LegendStreaming, report.LegendRolling, report.LegendDurable, report.LegendGRPC}
+	messages := []string{report.LegendSteps, report.LegendUpgrade, report.LegendStreaming, report.LegendRolling, report.LegendDurable, report.LegendGRPC, report.LegendRiver}
 	for _, dir := range []string{"scripts/demo", "internal/report"} {
 		messages = append(messages, translatedMessages(t, filepath.Join(repoRoot(), dir))...)
 	}

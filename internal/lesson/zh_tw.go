@@ -164,6 +164,23 @@ port, build failure, a server that never started or never stopped);
 		"the first process, killed":                                     "第一個行程，被 kill",
 		"the second process, on the same jobs.db":                       "第二個行程，用同一個 jobs.db",
 
+		// Step 8.
+		"DATABASE_URL=postgres://...   # a throwaway PostgreSQL (initdb, pg_ctl), or yours": "DATABASE_URL=postgres://...   # 用完即丟的 PostgreSQL（initdb、pg_ctl），或你自己的",
+		"%s   # and app2, app3":                    "%s   # app2、app3 也一樣",
+		"curl -X POST http://%s/jobs   # %d times": "curl -X POST http://%s/jobs   # 共 %d 次",
+		"kill -TERM <each other app's pid>   # one at a time: wait until it exits, start it again": "kill -TERM <each other app's pid>   # 一次一個：等它結束，再重新啟動",
+		"curl http://<a live app>/jobs/N     # for each job, once all are done":                    "curl http://<a live app>/jobs/N     # 全部做完之後，每個 job 問一次",
+		"%s listening on %s, PID %d": "%s 在 %s 監聽，PID %d",
+		"%s runs job %s":             "%s 正在執行 job %s",
+		"kill -9 %s":                 "對 %s 送 kill -9",
+		"%s: SIGTERM; River's soft stop lets a running job finish": "%s：SIGTERM；River 的 soft stop 讓執行中的 job 做完",
+		"%s: %s; start it again":                                   "%s：%s；重新啟動",
+		"job %s is still 'running' in PostgreSQL: River's rescuer takes it back after -rescue-after, at its next sweep (every 30 s)": "job %s 在 PostgreSQL 裡還是 'running'：River 的 rescuer 會在 -rescue-after 之後的下一次巡查（每 30 秒）把它拿回來",
+		"River's rescuer took job %s back %s s after the kill":                                                                       "River 的 rescuer 在 kill 之後 %[2]s 秒把 job %[1]s 拿回來",
+		"PostgreSQL: DATABASE_URL's server, a new database on it":                                                                    "PostgreSQL：用 DATABASE_URL 的伺服器，在上面建一個新的資料庫",
+		"PostgreSQL: a throwaway cluster (initdb, pg_ctl) in %s, on 127.0.0.1:%d":                                                    "PostgreSQL：在 %s 建一個用完即丟的 cluster（initdb、pg_ctl），在 127.0.0.1:%d",
+		"the logs show a job running in each instance":                                                                               "日誌顯示每個實例都在執行一個 job",
+
 		// Step 9.
 		"the health watch":                                                             "health watch",
 		"the stream, once the watch printed SERVING":                                   "串流，等 watch 印出 SERVING 之後",
@@ -193,6 +210,7 @@ port, build failure, a server that never started or never stopped);
 		"= open or in flight  o ended cleanly/answered/exit 0  X cut or failed  - server up":                                          "= 開著或處理中  o 正常結束/已回應/結束狀態 0  X 被中斷或失敗  - 伺服器運作中",
 		"= in flight  o answered/exit 0  X failed  - instance up  D HAProxy has it DOWN":                                              "= 處理中  o 已回應/結束狀態 0  X 失敗  - 實例運作中  D HAProxy 標為 DOWN",
 		"= open or in flight  ~ NOT_SERVING  d drain  o ended with the server's status/answered/exit 0  X cut or failed  - server up": "= 開著或處理中  ~ NOT_SERVING  d 排空  o 以伺服器的狀態結束/已回應/結束狀態 0  X 被中斷或失敗  - 伺服器運作中",
+		"= running  . queued  ~ 'running' in PostgreSQL until River's rescuer  o done  X killed  - server up":                         "= 執行中  . 在佇列中  ~ 在 PostgreSQL 裡是 'running'，直到 River 的 rescuer 接手  o 完成  X 被 kill  - 伺服器運作中",
 		"= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up":                                         "= 執行中  . 在佇列中  ~ 被死掉的 worker 的租約占住  o 完成  X 被 kill  - 伺服器運作中",
 	},
 	phrases: phrases(
@@ -274,6 +292,10 @@ port, build failure, a server that never started or never stopped);
 		`closed (\d+) ms after SIGTERM`, "SIGTERM 之後 ${1} ms 關閉",
 		`cut (\d+) ms after SIGTERM`, "SIGTERM 之後 ${1} ms 被中斷",
 		`exit (-?\d+) at ([\d.]+) s, ([\d.]+) s after SIGTERM`, "${2} 秒時結束（SIGTERM 之後 ${3} 秒），結束狀態 ${1}",
+		// Step 8.
+		`job (\d+): not accepted`, "job ${1}：沒有被接受",
+		`then exit (-?\d+)`, "接著結束狀態 ${1}",
+		`then killed by (SIG\w+)`, "接著因 ${1} 而終止",
 		// Step 9.
 		`NOT_SERVING (\d+ ms) after SIGTERM, ended ([\d.]+) s after`, "SIGTERM 之後 ${1} NOT_SERVING，${2} 秒後結束",
 		`calls still taken for ([\d.]+) s`, "還繼續接受呼叫 ${1} 秒",
@@ -298,6 +320,9 @@ port, build failure, a server that never started or never stopped);
 		"new":      "新行程",
 		"stream":   "串流",
 		"drain":    "排空",
+		"killed":   "被 kill",
+		"stopped1": "停止1",
+		"stopped2": "停止2",
 		"call":     "呼叫",
 	},
 	steps: map[string]StepWords{
@@ -404,6 +429,24 @@ port, build failure, a server that never started or never stopped);
 					"用同一個 jobs.db 重新啟動後，07 立刻接手佇列中的兩個 job，",
 					"等租約到期就救回原本在跑的兩個，再跑一次，",
 					"而且每個 job 的效果都只套用一次。",
+				}
+			},
+		},
+		"08-river": {
+			Title: "08-river，River 上的三個實例：kill -9 和 rolling restart",
+			Summary: []string{"3 個實例共用 PostgreSQL 裡 River 的佇列；對正在執行",
+				"job 1 的那個送 kill -9，其他的 rolling restart：每個 job",
+				"都完成，效果只發生一次（需要 PostgreSQL：沒有的話，整個",
+				"demo 會略過這一步並說明；使用 PORT 後面的 3 個連接埠）"},
+			Intro: func(t Timings) []string {
+				return []string{
+					"三個實例共用一個佇列：PostgreSQL 裡 River 的資料表。送四個 POST /jobs；",
+					fmt.Sprintf("每個實例一次執行一個 job（%s）。對正在執行 job 1 的實例送 kill -9：", RiverWork(t)),
+					"它那一列還是 'running'。另外兩個一次一個收到 SIGTERM（River 的 soft stop",
+					"讓執行中的 job 做完），再重新啟動。領頭實例裡的 River rescuer 會在 job 1",
+					fmt.Sprintf("超過 -rescue-after（%s）之後，在下一次巡查時把它拿回來（每 30 秒一次；", RiverRescueAfter(t)),
+					"死掉的 leader 要先等它的任期結束，15 秒）：最多一分鐘。",
+					"每個 job 都完成，效果只發生一次。",
 				}
 			},
 		},
