@@ -56,7 +56,7 @@ func startDemoWith(t *testing.T, env []string, shell string, args ...string) (de
 		cmd = exec.Command("bash", append([]string{"-c", shell, "bash"}, args...)...)
 	}
 	cmd.Dir = repoRoot()
-	cmd.Env = append(append(os.Environ(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1"), env...)
+	cmd.Env = append(append(demoEnv(), "PORT="+port, "TMPDIR="+tmp, "NO_COLOR=1"), env...)
 	// Registered first, so it runs after the demo's own group is killed:
 	// then no demo is left to start another server.
 	t.Cleanup(func() {

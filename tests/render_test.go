@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,13 @@ func assertGolden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s: got\n%s\nwant\n%s", path, got, want)
 	}
 }
+
+// languages are the demo's languages, each with the suffix of its golden
+// files: English's are the files without one.
+var languages = []struct {
+	suffix string
+	words  lesson.Words
+}{{"", lesson.WordsOf(lesson.English)}, {".zh-TW", lesson.WordsOf(lesson.TaiwanMandarin)}}
 
 // at is a moment ms milliseconds into a step that starts at t0.
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -103,28 +112,62 @@ func TestRenderTimeline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			for _, colours := range []struct {
-				suffix string
-				c      report.Colours
-			}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
-				var out bytes.Buffer
-				report.RenderTimeline(&out, colours.c, tc.timeline)
-				assertGolden(t, "timeline-"+tc.name+colours.suffix, out.Bytes())
+			for _, lang := range languages {
+				for _, colours := range []struct {
+					suffix string
+					c      report.Colours
+				}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
+					var out bytes.Buffer
+					report.RenderTimeline(&out, colours.c, lang.words, tc.timeline)
+					assertGolden(t, "timeline-"+tc.name+lang.suffix+colours.suffix, out.Bytes())
+				}
 			}
 		})
 	}
 }
 
-// The verdict table: a matched row and a mismatch.
+// The verdict table: a matched row and a mismatch; in Traditional Chinese
+// its columns line up on a terminal, where a Chinese character takes two
+// columns.
 func TestRenderVerdicts(t *testing.T) {
 	t.Parallel()
-	var out bytes.Buffer
-	report.RenderVerdicts(&out, report.NoColours, "03-workers", []lesson.Verdict{
-		{Label: "req1", Got: lesson.Answered, Want: lesson.Answered},
-		{Label: "job3", Got: "job 3 abandoned: context canceled", Want: "job 3 done"},
-		{Label: "late-job", Got: lesson.Refusal, Want: lesson.Refusal},
-	})
-	assertGolden(t, "verdicts", out.Bytes())
+	for _, lang := range languages {
+		var out bytes.Buffer
+		report.RenderVerdicts(&out, report.NoColours, lang.words, "03-workers", []lesson.Verdict{
+			{Label: "req1", Got: lesson.Answered, Want: lesson.Answered},
+			{Label: "job3", Got: "job 3 abandoned: context canceled", Want: "job 3 done"},
+			{Label: "late-job", Got: lesson.Refusal, Want: lesson.Refusal},
+			{Label: "server", Got: lesson.ExitedClean, Want: lesson.ExitedClean},
+		})
+		assertGolden(t, "verdicts"+lang.suffix, out.Bytes())
+		assertColumnsLineUp(t, out.String())
+	}
+}
+
+// assertColumnsLineUp checks that each line of a verdict table that has
+// the column separators has them in the same terminal columns as the
+// table's header.
+func assertColumnsLineUp(t *testing.T, table string) {
+	t.Helper()
+	var want []int
+	for line := range strings.Lines(table) {
+		var bars []int
+		column := 0
+		for _, r := range line {
+			if r == '|' {
+				bars = append(bars, column)
+			}
+			column += report.Columns(string(r))
+		}
+		if len(bars) == 0 {
+			continue
+		}
+		if want == nil {
+			want = bars
+		} else if !slices.Equal(bars, want) {
+			t.Errorf("separators in columns %v, the header's in %v:\n%s", bars, want, table)
+		}
+	}
 }
 
 // One classifier for every hey report, tested on real hey output: each file

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/width"
 
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
 )
@@ -24,18 +27,45 @@ var TerminalColours = Colours{
 	Yellow: "\x1b[33m", Cyan: "\x1b[36m", Reset: "\x1b[0m",
 }
 
-// RenderVerdicts prints a step's verdict table.
-func RenderVerdicts(w io.Writer, c Colours, program string, rows []lesson.Verdict) {
+// RenderVerdicts prints a step's verdict table in the words' language:
+// the rows are judged in English (lesson.Verdict.Matched), and shown
+// translated.
+func RenderVerdicts(w io.Writer, c Colours, words lesson.Words, program string, rows []lesson.Verdict) {
 	width := max(len(program), 11)
-	fmt.Fprintf(w, "\n  %sVerdict (%s):%s\n", c.Bold, program, c.Reset)
-	fmt.Fprintf(w, "  %-*s %-9s| %-35s| %s\n", width, "program", "request", "what happened", "the lesson expects")
+	fmt.Fprintf(w, "\n  %s%s%s\n", c.Bold, words.T("Verdict (%s):", program), c.Reset)
+	fmt.Fprintf(w, "  %s %s| %s| %s\n", pad(words.T("program"), width), pad(words.T("request"), 9),
+		pad(words.T("what happened"), 35), words.T("the lesson expects"))
 	for _, r := range rows {
 		mark := c.Green + "✔" + c.Reset
 		if !r.Matched() {
 			mark = c.Red + "✘" + c.Reset
 		}
-		fmt.Fprintf(w, "%s %-*s %-8s | %-34s | %s\n", mark, width, program, r.Label, r.Got, r.Want)
+		fmt.Fprintf(w, "%s %s %s | %s | %s\n", mark, pad(program, width), pad(words.Label(r.Label), 8),
+			pad(words.Phrase(r.Got), 34), words.Phrase(r.Want))
 	}
+}
+
+// pad fills s with spaces up to n columns of a terminal: a wide character
+// (中) takes two.
+func pad(s string, n int) string {
+	return s + strings.Repeat(" ", max(n-Columns(s), 0))
+}
+
+// Columns is how many columns of a terminal s takes: two for each East
+// Asian wide or fullwidth character, none for a combining mark, one for
+// any other.
+func Columns(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r >= 0x1100 && (width.LookupRune(r).Kind() == width.EastAsianWide || width.LookupRune(r).Kind() == width.EastAsianFullwidth):
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // Timeline is what a step's timeline shows: one row per request, job,
@@ -122,14 +152,14 @@ func (t Timeline) Bars() []string {
 	return bars
 }
 
-// RenderTimeline prints a timeline: the row green (red when something
-// failed), v2's stretches cyan, the signal yellow.
-func RenderTimeline(w io.Writer, c Colours, t Timeline) {
+// RenderTimeline prints a timeline in the words' language: the row green
+// (red when something failed), v2's stretches cyan, the signal yellow.
+func RenderTimeline(w io.Writer, c Colours, words lesson.Words, t Timeline) {
 	span := t.span()
-	fmt.Fprintf(w, "\n  %sTimeline%s (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)\n",
-		c.Bold, c.Reset, c.Yellow, t.SignalName, Seconds(t.Signal.Sub(t.Start)), c.Reset,
-		span.Microseconds()/(TimelineWidth-1)/1000)
-	fmt.Fprintf(w, "  %-9s %-*s%s s\n", "", TimelineWidth, "0 s", Seconds(span))
+	fmt.Fprintf(w, "\n  %s%s%s%s\n", c.Bold, words.T("Timeline"), c.Reset,
+		words.T(" (0 = the first request; %s| = %s sent at %s s%s; one column = %d ms)",
+			c.Yellow, words.Phrase(t.SignalName), Seconds(t.Signal.Sub(t.Start)), c.Reset, span.Microseconds()/(TimelineWidth-1)/1000))
+	fmt.Fprintf(w, "  %-9s %s%s\n", "", pad(words.T("%s s", "0"), TimelineWidth), words.T("%s s", Seconds(span)))
 	for r, bar := range t.Bars() {
 		row := t.Rows[r]
 		colour := c.Green
@@ -152,9 +182,9 @@ func RenderTimeline(w io.Writer, c Colours, t Timeline) {
 			}
 			out.WriteByte(bar[i])
 		}
-		fmt.Fprintf(w, "  %-9s %s%s  %s\n", row.Label, out.String(), c.Reset, row.Note)
+		fmt.Fprintf(w, "  %s %s%s  %s\n", pad(words.Label(row.Label), 9), out.String(), c.Reset, words.Phrase(row.Note))
 	}
-	fmt.Fprintf(w, "  %s%s%s\n", c.Dim, t.Legend, c.Reset)
+	fmt.Fprintf(w, "  %s%s%s\n", c.Dim, words.T(t.Legend), c.Reset)
 }
 
 // The legends of the four kinds of timeline.

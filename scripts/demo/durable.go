@@ -20,12 +20,12 @@ func (d *demo) runDurable(step lesson.Step) {
 	flags := step.Flags(d.t)
 	work := lesson.DurableWork(d.t)
 	launchLine := quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...)
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), []string{
+	d.beginStep(step, []string{
 		launchLine,
-		fmt.Sprintf("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs),
-		fmt.Sprintf("kill -KILL <server pid>    # once %d x 'started (attempt 1)' are logged", step.Workers),
-		launchLine + "    # the same jobs.db",
-		d.curlLine(client.CurlStatus, "GET", "/jobs/N") + "      # for each job, once all are done",
+		d.w.T("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs),
+		d.w.T("kill -KILL <server pid>    # once %d x 'started (attempt 1)' are logged", step.Workers),
+		d.w.T("%s    # the same jobs.db", launchLine),
+		d.w.T("%s      # for each job, once all are done", d.curlLine(client.CurlStatus, "GET", "/jobs/N")),
 		"kill -TERM <server pid>",
 	})
 
@@ -42,7 +42,7 @@ func (d *demo) runDurable(step lesson.Step) {
 	d.note("the log shows %d jobs running, the others queued: kill -9 now", step.Workers)
 	killed := d.kill(syscall.SIGKILL, first.PID())
 	firstState := d.waitExit(first)
-	d.note("%s; start it again on the same jobs.db", proc.ExitText(firstState))
+	d.note("%s; start it again on the same jobs.db", d.w.Phrase(proc.ExitText(firstState)))
 
 	secondUp := time.Now()
 	second := d.launch(step.Program, flags...)
@@ -77,8 +77,8 @@ func (d *demo) runDurable(step lesson.Step) {
 	for _, s := range []struct {
 		name string
 		out  *proc.Output
-	}{{"the first process, killed", first.Out}, {"the second process, on the same jobs.db", second.Out}} {
-		fmt.Printf("\n  %sThe server log (%s):%s\n", d.c.Bold, s.name, d.c.Reset)
+	}{{d.w.T("the first process, killed"), first.Out}, {d.w.T("the second process, on the same jobs.db"), second.Out}} {
+		fmt.Printf("\n  %s%s%s\n", d.c.Bold, d.w.T("The server log (%s):", s.name), d.c.Reset)
 		for _, l := range s.out.All() {
 			if !strings.HasPrefix(l.Text, "[GIN]") {
 				fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)

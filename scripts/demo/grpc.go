@@ -24,12 +24,12 @@ func (d *demo) runGRPC(step lesson.Step) {
 		return []string{"./grpcurl", "-plaintext", "-max-time", strconv.Itoa(int(maxTime.Seconds())), d.addr, method}
 	}
 	watchArgs, streamArgs, callArgs := grpcurl("grpc.health.v1.Health/Watch"), grpcurl("lab.v1.Lab/Ticks"), grpcurl("lab.v1.Lab/Slow")
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), commented([][2]string{
+	d.beginStep(step, commented([][2]string{
 		{quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...), ""},
-		{quote(watchArgs...) + " &", "the health watch"},
-		{quote(streamArgs...) + " &", "the stream, once the watch printed SERVING"},
-		{quote(callArgs...) + " &", "the call, once the stream printed a number"},
-		{"kill -TERM <server pid>", "once 'Slow started' is logged"},
+		{quote(watchArgs...) + " &", d.w.T("the health watch")},
+		{quote(streamArgs...) + " &", d.w.T("the stream, once the watch printed SERVING")},
+		{quote(callArgs...) + " &", d.w.T("the call, once the stream printed a number")},
+		{"kill -TERM <server pid>", d.w.T("once 'Slow started' is logged")},
 	}))
 
 	s := d.launch(program, flags...)
@@ -51,10 +51,10 @@ func (d *demo) runGRPC(step lesson.Step) {
 	notServing, _ := watch.Out.First(`"NOT_SERVING"`)
 	d.note("the watch printed NOT_SERVING, %s after SIGTERM", millis(notServing.At.Sub(signalled)))
 	d.waitClient(stream, maxTime)
-	d.note("the stream's grpcurl %s, %s s after SIGTERM", proc.ExitText(stream.Cmd.ProcessState), report.Seconds(stream.ExitedAt.Sub(signalled)))
+	d.note("the stream's grpcurl %s, %s s after SIGTERM", d.w.Phrase(proc.ExitText(stream.Cmd.ProcessState)), report.Seconds(stream.ExitedAt.Sub(signalled)))
 	d.waitClient(watch, maxTime)
 	d.waitClient(call, maxTime)
-	d.note("the call's grpcurl %s, %s s after SIGTERM; waiting for the server to exit", proc.ExitText(call.Cmd.ProcessState), report.Seconds(call.ExitedAt.Sub(signalled)))
+	d.note("the call's grpcurl %s, %s s after SIGTERM; waiting for the server to exit", d.w.Phrase(proc.ExitText(call.Cmd.ProcessState)), report.Seconds(call.ExitedAt.Sub(signalled)))
 	state := d.waitExit(s)
 	if _, err := s.WaitExit(5 * time.Second); err != nil {
 		d.die("%v", err)
@@ -63,9 +63,9 @@ func (d *demo) runGRPC(step lesson.Step) {
 	for _, printed := range []struct {
 		what string
 		p    *proc.Process
-	}{{"What the watch's grpcurl printed", watch}, {"What the stream's grpcurl printed", stream},
-		{"What the call's grpcurl printed", call}, {"The server log (" + program + ")", s.Process}} {
-		fmt.Printf("\n  %s%s:%s\n", d.c.Bold, printed.what, d.c.Reset)
+	}{{d.w.T("What the watch's grpcurl printed:"), watch}, {d.w.T("What the stream's grpcurl printed:"), stream},
+		{d.w.T("What the call's grpcurl printed:"), call}, {d.w.T("The server log (%s):", program), s.Process}} {
+		fmt.Printf("\n  %s%s%s\n", d.c.Bold, printed.what, d.c.Reset)
 		for _, l := range printed.p.Out.All() {
 			fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)
 		}

@@ -37,7 +37,7 @@ const name = "demo.sh"
 
 // usage is --help's text: usageHead, the steps (stepList), usageTail; %s
 // in usageTail is the list of step numbers.
-const usageHead = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--json FILE] [--help]
+const usageHead = `Usage: demo.sh [--fast] [--no-pause] [--step N] [--lang LANG] [--json FILE] [--help]
 
 Runs the graceful-shutdown lesson live, one step per example server, each
 step numbered as its lesson:
@@ -52,6 +52,11 @@ Options:
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
   --step N     run step N only (%s)
+  --lang LANG  the language of the narration, the tables and the last line:
+               en or zh-TW (Traditional Chinese, Taiwan); by default zh-TW
+               when the locale (LC_ALL, else LC_MESSAGES, else LANG) is
+               zh_TW.*, else en. The commands and the programs' own output
+               stay as they are
   --json FILE  also write every verdict to FILE, as JSON
   -h, --help   show this help
 
@@ -67,10 +72,10 @@ port, build failure, a server that never started or never stopped);
 `
 
 // stepList is the steps' entries in --help: number, program, summary.
-func stepList() string {
+func stepList(w lesson.Words) string {
 	var b strings.Builder
 	for _, s := range lesson.Steps {
-		for i, line := range s.Summary {
+		for i, line := range w.Step(s).Summary {
 			if i == 0 {
 				fmt.Fprintf(&b, "  %d. %-16s %s\n", s.Number, s.Program, line)
 			} else {
@@ -117,19 +122,20 @@ func lacks(s lesson.Step) bool {
 }
 
 // stepNumbers lists the steps for a person: "1, 2, 3, 4, 5, 6 or 7".
-func stepNumbers() string {
+func stepNumbers(w lesson.Words) string {
 	var numbers []string
 	for _, s := range lesson.Steps {
 		numbers = append(numbers, strconv.Itoa(s.Number))
 	}
 	last := len(numbers) - 1
-	return strings.Join(numbers[:last], ", ") + " or " + numbers[last]
+	return w.T("%s or %s", strings.Join(numbers[:last], ", "), numbers[last])
 }
 
 // demo is one run: its options, its output, what it started, its verdicts.
 type demo struct {
 	t       lesson.Timings
 	c       report.Colours
+	w       lesson.Words // the language of all it prints but commands and logs
 	pause   bool
 	addr    string
 	root    string // the checkout
@@ -167,13 +173,23 @@ func main() {
 	noPause := fs.Bool("no-pause", false, "")
 	only := fs.Int("step", 0, "")
 	jsonFile := fs.String("json", "", "")
+	lang := fs.String("lang", "", "")
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		fail("%v (try --help)", err)
 	}
+	// --lang wins over the locale.
+	language := lesson.LocaleLanguage(os.Getenv)
+	if *lang != "" {
+		var err error
+		if language, err = lesson.ParseLanguage(*lang); err != nil {
+			fail("%v", err)
+		}
+	}
+	d.w = lesson.WordsOf(language)
 	if *help {
-		fmt.Print(usageHead + stepList() + fmt.Sprintf(usageTail, stepNumbers()))
+		fmt.Print(d.w.T(usageHead) + stepList(d.w) + d.w.T(usageTail, stepNumbers(d.w)))
 		return
 	}
 	if fs.NArg() > 0 {
@@ -184,7 +200,7 @@ func main() {
 		if f.Name == "step" {
 			i := slices.IndexFunc(lesson.Steps, func(s lesson.Step) bool { return s.Number == *only })
 			if i < 0 {
-				fail("--step must be %s (a step is its lesson's number), got %d", stepNumbers(), *only)
+				fail("--step must be %s (a step is its lesson's number), got %d", stepNumbers(lesson.WordsOf(lesson.English)), *only)
 			}
 			selected = lesson.Steps[i : i+1]
 		}
@@ -207,7 +223,7 @@ func main() {
 			if len(selected) == 1 {
 				fail("%s", missing(s.Needs))
 			}
-			leftOut = append(leftOut, fmt.Sprintf("step %d left out: %s", s.Number, missing(s.Needs)))
+			leftOut = append(leftOut, d.w.T("step %d left out: %s", s.Number, missing(s.Needs)))
 		}
 	}
 	if len(leftOut) > 0 {
@@ -220,7 +236,7 @@ func main() {
 	d.build(selected)
 	for i, s := range selected {
 		if i > 0 {
-			d.pauseFor(fmt.Sprintf("go on to step %d, %s", s.Number, s.Program))
+			d.pauseFor(d.w.T("go on to step %d, %s", s.Number, s.Program))
 		}
 		run, ok := runners[s.Shape]
 		if !ok {
@@ -306,9 +322,9 @@ func (d *demo) show(line string) {
 	fmt.Printf("  %s%s%s  %s$ %s%s\n", d.c.Dim, when, d.c.Reset, d.c.Bold, line, d.c.Reset)
 }
 
-// note prints a comment line between commands.
+// note prints a comment line between commands, in the demo's language.
 func (d *demo) note(format string, args ...any) {
-	fmt.Printf("  %s# %s%s\n", d.c.Cyan, fmt.Sprintf(format, args...), d.c.Reset)
+	fmt.Printf("  %s# %s%s\n", d.c.Cyan, d.w.T(format, args...), d.c.Reset)
 }
 
 // result prints what a foreground command got.
@@ -320,7 +336,7 @@ func (d *demo) pauseFor(what string) {
 	if !d.pause {
 		return
 	}
-	fmt.Printf("\n%s>> Press Enter to %s (Ctrl+C quits) %s", d.c.Yellow, what, d.c.Reset)
+	fmt.Printf("\n%s>> %s %s", d.c.Yellow, d.w.T("Press Enter to %s (Ctrl+C quits)", what), d.c.Reset)
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 }
 
@@ -330,7 +346,7 @@ func (d *demo) banner(title string, about, commands []string) {
 	for _, line := range about {
 		fmt.Printf("  %s\n", line)
 	}
-	fmt.Printf("\n  The commands, in order:\n")
+	fmt.Printf("\n  %s\n", d.w.T("The commands, in order:"))
 	for _, line := range commands {
 		fmt.Printf("    %s\n", line)
 	}
@@ -381,14 +397,14 @@ func (d *demo) build(selected []lesson.Step) {
 	if len(pkgs) == 0 {
 		return // the upgrade step builds its own two versions
 	}
-	plural := "s"
+	title := d.w.T("Build the programs")
 	if len(pkgs) == 1 {
-		plural = ""
+		title = d.w.T("Build the program")
 	}
-	d.banner("Build the program"+plural, []string{
-		"We build binaries and run those, not `go run`: a signal sent to `go run`",
-		"reaches the go tool, which dies and leaves the real server running.",
-		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
+	d.banner(title, []string{
+		d.w.T("We build binaries and run those, not `go run`: a signal sent to `go run`"),
+		d.w.T("reaches the go tool, which dies and leaves the real server running."),
+		d.w.T("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
 	}, nil)
 	d.show(quote("cd", d.root))
 	for _, pkg := range pkgs {
@@ -513,20 +529,28 @@ func (d *demo) sendNow(label, method, path string) *request {
 	return r
 }
 
-func evidenceText(es []lesson.Evidence) string {
-	var parts []string
-	for _, e := range es {
-		parts = append(parts, fmt.Sprintf("%d x '%s'", e.N, strings.TrimSpace(e.Text)))
+// evidenceText is what a step waits for in the log, in the demo's
+// language: "2 x 'GET / started' and 4 x 'queued'".
+func (d *demo) evidenceText(es []lesson.Evidence) string {
+	text := ""
+	for i, e := range es {
+		part := d.w.T("%d x '%s'", e.N, strings.TrimSpace(e.Text))
+		if i == 0 {
+			text = part
+		} else {
+			text = d.w.T("%s and %s", text, part)
+		}
 	}
-	return strings.Join(parts, " and ")
+	return text
 }
 
-// beginStep shows a step's banner (what will happen, the commands it
-// runs), pauses for the instructor, and starts the step's clock at its
-// first command.
-func (d *demo) beginStep(number int, title string, about, commands []string) {
-	d.banner(fmt.Sprintf("Step %d: %s", number, title), about, commands)
-	d.pauseFor(fmt.Sprintf("run step %d", number))
+// beginStep shows a step's banner (its title, what will happen, the
+// commands it runs) in the demo's language, pauses for the instructor, and
+// starts the step's clock at its first command.
+func (d *demo) beginStep(step lesson.Step, commands []string) {
+	words := d.w.Step(step)
+	d.banner(d.w.T("Step %d: %s", step.Number, words.Title), words.Intro(d.t), commands)
+	d.pauseFor(d.w.T("run step %d", step.Number))
 	fmt.Println()
 	d.stepT0 = time.Time{}
 }
@@ -537,15 +561,15 @@ func (d *demo) runInFlight(step lesson.Step) {
 	sigFlag := "-" + strings.TrimPrefix(unix.SignalName(step.Signal), "SIG")
 	commands := []string{
 		quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", d.addr}, append(flags, "&")...)...),
-		fmt.Sprintf("%s &        # %d times, %s apart", d.curlLine(client.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
+		d.w.T("%s &        # %d times, %s apart", d.curlLine(client.CurlStatus, "GET", "/"), step.Gets, d.t.Stagger),
 	}
 	if step.Jobs > 0 {
-		commands = append(commands, fmt.Sprintf("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs))
+		commands = append(commands, d.w.T("%s         # %d times", d.curlLine(client.CurlStatus, "POST", "/jobs"), step.Jobs))
 	}
 	commands = append(commands,
-		fmt.Sprintf("kill %s <server pid>    # once %s are logged", sigFlag, evidenceText(step.Before)),
-		fmt.Sprintf("%s          # once the port is closed", d.curlLine(client.CurlStatus, step.Late.Method, step.Late.Path)))
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), commands)
+		d.w.T("kill %s <server pid>    # once %s are logged", sigFlag, d.evidenceText(step.Before)),
+		d.w.T("%s          # once the port is closed", d.curlLine(client.CurlStatus, step.Late.Method, step.Late.Path)))
+	d.beginStep(step, commands)
 
 	s := d.launch(step.Program, flags...)
 	var requests []*request
@@ -562,7 +586,7 @@ func (d *demo) runInFlight(step lesson.Step) {
 		d.waitLog(s, e)
 	}
 	time.Sleep(d.t.Settle) // pacing, not synchronisation: see lesson.Timings
-	d.note("the log shows %s: signal now", evidenceText(step.Before))
+	d.note("the log shows %s: signal now", d.evidenceText(step.Before))
 	signalled := d.kill(step.Signal, s.PID())
 	for _, e := range step.After {
 		d.waitLog(s, e)
@@ -581,12 +605,12 @@ func (d *demo) runInFlight(step lesson.Step) {
 		d.die("%v", err)
 	}
 
-	fmt.Printf("\n  %sThe server log (%s):%s\n", d.c.Bold, step.Program, d.c.Reset)
+	fmt.Printf("\n  %s%s%s\n", d.c.Bold, d.w.T("The server log (%s):", step.Program), d.c.Reset)
 	for _, l := range s.Out.All() {
 		fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)
 	}
 	if step.Jobs > 0 {
-		fmt.Printf("\n  %sEach job's fate, from that log:%s\n", d.c.Bold, d.c.Reset)
+		fmt.Printf("\n  %s%s%s\n", d.c.Bold, d.w.T("Each job's fate, from that log:"), d.c.Reset)
 		fates := 0
 		for _, l := range s.Out.All() {
 			if m := jobFate.FindString(l.Text); m != "" {
@@ -595,7 +619,7 @@ func (d *demo) runInFlight(step lesson.Step) {
 			}
 		}
 		if fates == 0 {
-			fmt.Println("    (none logged)")
+			fmt.Println("    " + d.w.T("(none logged)"))
 		}
 	}
 
@@ -643,8 +667,8 @@ func judge(expect []lesson.Verdict, got map[string]string) []lesson.Verdict {
 
 // report prints a step's verdict and timeline, and keeps both for --json.
 func (d *demo) report(program string, verdicts []lesson.Verdict, timeline report.Timeline) {
-	report.RenderVerdicts(os.Stdout, d.c, program, verdicts)
-	report.RenderTimeline(os.Stdout, d.c, timeline)
+	report.RenderVerdicts(os.Stdout, d.c, d.w, program, verdicts)
+	report.RenderTimeline(os.Stdout, d.c, d.w, timeline)
 	result := stepResult{Program: program, Verdicts: verdicts}
 	for i, bar := range timeline.Bars() {
 		row := timeline.Rows[i]
@@ -745,7 +769,7 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 		for _, v := range r.Verdicts {
 			total++
 			if !v.Matched() {
-				mismatches = append(mismatches, r.Program+" "+v.Label)
+				mismatches = append(mismatches, r.Program+" "+d.w.Label(v.Label))
 			}
 		}
 	}
@@ -757,15 +781,15 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 			d.die("%v", err)
 		}
 	}
-	fmt.Printf("\nFinished in %s s.\n", report.Seconds(time.Since(start)))
+	fmt.Printf("\n%s\n", d.w.T("Finished in %s s.", report.Seconds(time.Since(start))))
 	if d.leftOut != "" {
 		fmt.Println(d.leftOut)
 	}
 	if len(mismatches) == 0 {
-		fmt.Printf("%sRESULT: PASS %d/%d outcomes matched the lesson%s\n", d.c.Green, total, total, d.c.Reset)
+		fmt.Printf("%s%s%s\n", d.c.Green, d.w.T("RESULT: PASS %d/%d outcomes matched the lesson", total, total), d.c.Reset)
 		d.drv.Exit(0)
 	}
-	fmt.Printf("%sRESULT: FAIL %d/%d outcomes matched the lesson; mismatches: %s%s\n",
-		d.c.Red, total-len(mismatches), total, strings.Join(mismatches, ", "), d.c.Reset)
+	fmt.Printf("%s%s%s\n", d.c.Red, d.w.T("RESULT: FAIL %d/%d outcomes matched the lesson; mismatches: %s",
+		total-len(mismatches), total, strings.Join(mismatches, ", ")), d.c.Reset)
 	d.drv.Exit(1)
 }

@@ -47,13 +47,13 @@ func (d *demo) runRiver(step lesson.Step) {
 		apps = append(apps, &riverInstance{label: fmt.Sprintf("app%d", i), addr: addr})
 	}
 	flags := step.Flags(d.t)
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), []string{
-		`DATABASE_URL=postgres://...   # a throwaway PostgreSQL (initdb, pg_ctl), or yours`,
-		quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", apps[0].addr}, append(flags, "&")...)...) + "   # and app2, app3",
-		fmt.Sprintf("curl -X POST http://%s/jobs   # %d times", apps[0].addr, step.Jobs),
+	d.beginStep(step, []string{
+		d.w.T("DATABASE_URL=postgres://...   # a throwaway PostgreSQL (initdb, pg_ctl), or yours"),
+		d.w.T("%s   # and app2, app3", quote(append([]string{"GIN_MODE=release", "./" + step.Program, "-addr", apps[0].addr}, append(flags, "&")...)...)),
+		d.w.T("curl -X POST http://%s/jobs   # %d times", apps[0].addr, step.Jobs),
 		"kill -KILL <pid of the app that runs job 1>",
-		"kill -TERM <each other app's pid>   # one at a time: wait until it exits, start it again",
-		"curl http://<a live app>/jobs/N     # for each job, once all are done",
+		d.w.T("kill -TERM <each other app's pid>   # one at a time: wait until it exits, start it again"),
+		d.w.T("curl http://<a live app>/jobs/N     # for each job, once all are done"),
 		"kill -TERM <each pid>",
 	})
 
@@ -111,7 +111,7 @@ func (d *demo) runRiver(step lesson.Step) {
 		d.note("%s: SIGTERM; River's soft stop lets a running job finish", app.label)
 		d.kill(syscall.SIGTERM, app.live().PID())
 		app.exits = append(app.exits, d.waitExit(app.live()))
-		d.note("%s: %s; start it again", app.label, proc.ExitText(app.exits[0]))
+		d.note("%s: %s; start it again", app.label, d.w.Phrase(proc.ExitText(app.exits[0])))
 		launch(app)
 	}
 

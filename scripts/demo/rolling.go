@@ -41,13 +41,13 @@ func (d *demo) runRolling(step lesson.Step) {
 	for _, addr := range addrs {
 		lines = append(lines, quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", addr}, append(flags, "&")...)...))
 	}
-	lines = append(lines, "cat haproxy.cfg            # written by the demo: 3 servers, option httpchk GET /readyz",
+	lines = append(lines, d.w.T("cat haproxy.cfg            # written by the demo: %d servers, option httpchk GET /readyz", step.Instances),
 		"haproxy -db -f haproxy.cfg &",
-		fmt.Sprintf("%s   # %d clients through HAProxy, again and again", get, step.Clients),
-		"kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;",
-		"                           # then app2, then app3 (HAProxy's state from its runtime API)",
-		"kill -TERM <each pid>      # once the load stopped; HAProxy too")
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
+		d.w.T("%s   # %d clients through HAProxy, again and again", get, step.Clients),
+		d.w.T("kill -TERM <app1 pid>      # wait until it exits, start it again, wait until HAProxy says UP;"),
+		d.w.T("                           # then app2, then app3 (HAProxy's state from its runtime API)"),
+		d.w.T("kill -TERM <each pid>      # once the load stopped; HAProxy too"))
+	d.beginStep(step, lines)
 
 	d.show(quote("cd", d.root))
 	build[len(build)-2] = filepath.Join(d.bin, program) // -o into the build folder
@@ -123,7 +123,7 @@ func (d *demo) runRolling(step lesson.Step) {
 		servers[i] = s
 		restarts = append(restarts, r)
 		d.note("app%d: DOWN at +%s s, %s at +%s s, the new one UP at +%s s", i+1, at(d.stepT0, r.Down),
-			r.Exit, at(d.stepT0, r.Exited), at(d.stepT0, r.Up))
+			d.w.Phrase(r.Exit), at(d.stepT0, r.Exited), at(d.stepT0, r.Up))
 	}
 	serving()
 	d.note("stop the load: each client finishes the request it has in flight")

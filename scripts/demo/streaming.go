@@ -21,12 +21,12 @@ func (d *demo) runStreaming(step lesson.Step) {
 	maxTime := d.t.Timeout + 10*time.Second
 	streamArgs := client.CurlStreamArgs(maxTime, "http://"+d.addr+"/events")
 	socketArgs := client.WebSocketClientArgs(maxTime, "ws://"+d.addr+"/ws")
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), commented([][2]string{
+	d.beginStep(step, commented([][2]string{
 		{quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...), ""},
-		{quote(streamArgs...) + " &", "the stream"},
-		{quote(socketArgs...) + " &", "the socket, once curl printed an event"},
-		{d.curlLine(client.CurlStatus, "GET", "/") + " &", "the request, once wsclient printed a message"},
-		{"kill -TERM <server pid>", "once 'GET / started' is logged"},
+		{quote(streamArgs...) + " &", d.w.T("the stream")},
+		{quote(socketArgs...) + " &", d.w.T("the socket, once curl printed an event")},
+		{d.curlLine(client.CurlStatus, "GET", "/") + " &", d.w.T("the request, once wsclient printed a message")},
+		{"kill -TERM <server pid>", d.w.T("once 'GET / started' is logged")},
 	}))
 
 	s := d.launch(program, flags...)
@@ -47,11 +47,11 @@ func (d *demo) runStreaming(step lesson.Step) {
 	signalled := d.kill(syscall.SIGTERM, s.PID())
 
 	streamState := d.waitClient(stream, maxTime)
-	d.note("curl -N %s, %s after SIGTERM", proc.ExitText(streamState), millis(stream.ExitedAt.Sub(signalled)))
+	d.note("curl -N %s, %s after SIGTERM", d.w.Phrase(proc.ExitText(streamState)), millis(stream.ExitedAt.Sub(signalled)))
 	d.waitClient(socket, maxTime)
-	d.note("wsclient %s, %s after SIGTERM", proc.ExitText(socket.Cmd.ProcessState), millis(socket.ExitedAt.Sub(signalled)))
+	d.note("wsclient %s, %s after SIGTERM", d.w.Phrase(proc.ExitText(socket.Cmd.ProcessState)), millis(socket.ExitedAt.Sub(signalled)))
 	answer := request.wait()
-	d.note("the request got %s, %s s after SIGTERM; waiting for the server to exit", answer.Short(), report.Seconds(answer.Done.Sub(signalled)))
+	d.note("the request got %s, %s s after SIGTERM; waiting for the server to exit", d.w.Phrase(answer.Short()), report.Seconds(answer.Done.Sub(signalled)))
 	state := d.waitExit(s)
 	if _, err := s.WaitExit(5 * time.Second); err != nil {
 		d.die("%v", err)
@@ -60,8 +60,8 @@ func (d *demo) runStreaming(step lesson.Step) {
 	for _, printed := range []struct {
 		what string
 		p    *proc.Process
-	}{{"What curl -N printed", stream}, {"What ./wsclient printed", socket}, {"The server log (" + program + ")", s.Process}} {
-		fmt.Printf("\n  %s%s:%s\n", d.c.Bold, printed.what, d.c.Reset)
+	}{{d.w.T("What curl -N printed:"), stream}, {d.w.T("What ./wsclient printed:"), socket}, {d.w.T("The server log (%s):", program), s.Process}} {
+		fmt.Printf("\n  %s%s%s\n", d.c.Bold, printed.what, d.c.Reset)
 		for _, l := range printed.p.Out.All() {
 			if l.Text == "" {
 				fmt.Println() // an SSE event's end

@@ -63,7 +63,7 @@ func (d *demo) startCurlLoad(n int, get string) *curlLoad {
 		if i > 0 {
 			time.Sleep(d.t.UpStagger) // pacing: the clients start apart
 		}
-		d.show(get + " &   # client" + strconv.Itoa(i+1) + ", again and again")
+		d.show(d.w.T("%s &   # client%d, again and again", get, i+1))
 		c := &curlClient{}
 		l.clients[i] = c
 		l.wg.Go(func() {
@@ -110,13 +110,13 @@ func (d *demo) runUpgrade(step lesson.Step) {
 	}
 	lines := []string{quote(commands[0]...), quote(commands[1]...),
 		quote(append([]string{"GIN_MODE=release", "./" + program, "-addr", d.addr}, append(flags, "&")...)...),
-		fmt.Sprintf("%s   # %d clients, %s apart, each again as soon as it has an answer", get, step.Clients, d.t.UpStagger)}
+		d.w.T("%s   # %d clients, %s apart, each again as soon as it has an answer", get, step.Clients, d.t.UpStagger)}
 	install := proc.InstallCommands(program+"-v2", program)
-	lines = append(lines, quote(install[0]...)+"   # once each client has 2 answers from v1", quote(install[1]...),
+	lines = append(lines, d.w.T("%s   # once each client has %d answers from v1", quote(install[0]...), step.Answers), quote(install[1]...),
 		"kill -HUP <v1 pid>",
-		"cat "+pidfile+"    # once 'Upgrade done' is logged and v1 has exited: v2's PID",
-		"kill -TERM <v2 pid>       # once each client has 2 answers from v2, and the load stopped")
-	d.beginStep(step.Number, step.Title, step.Intro(d.t), lines)
+		d.w.T("cat %s    # once 'Upgrade done' is logged and v1 has exited: v2's PID", pidfile),
+		d.w.T("kill -TERM <v2 pid>       # once each client has %d answers from v2, and the load stopped", step.Answers))
+	d.beginStep(step, lines)
 
 	d.show(quote("cd", d.root))
 	for _, c := range commands {
@@ -201,7 +201,7 @@ func (d *demo) runUpgrade(step lesson.Step) {
 	}
 
 	all := old.Out.All()
-	fmt.Printf("\n  %sThe server log (%s; v1 and v2 write to the same one):%s\n", d.c.Bold, program, d.c.Reset)
+	fmt.Printf("\n  %s%s%s\n", d.c.Bold, d.w.T("The server log (%s; v1 and v2 write to the same one):", program), d.c.Reset)
 	started, access := 0, 0
 	for _, l := range all {
 		switch {
@@ -213,7 +213,7 @@ func (d *demo) runUpgrade(step lesson.Step) {
 			fmt.Printf("    %s%s%s\n", d.c.Dim, l.Text, d.c.Reset)
 		}
 	}
-	fmt.Printf("    %s(left out: %d x \"GET / started\" and %d [GIN] access lines)%s\n", d.c.Dim, started, access, d.c.Reset)
+	fmt.Printf("    %s%s%s\n", d.c.Dim, d.w.T("(left out: %d x \"GET / started\" and %d [GIN] access lines)", started, access), d.c.Reset)
 
 	// The verdict, measured from the clients' answers, the PID file and the log.
 	got := map[string]string{
@@ -287,7 +287,7 @@ func (d *demo) showPIDFile() int {
 	d.show(quote("cat", filepath.Base(d.pidFile())))
 	pid := proc.ReadPIDFile(d.pidFile())
 	if pid == 0 {
-		d.result("(no PID)")
+		d.result(d.w.T("(no PID)"))
 	} else {
 		d.result(strconv.Itoa(pid))
 	}
