@@ -1,8 +1,8 @@
 // connections.go is the piece of the stop that Shutdown leaves out: the
 // connections a client opened and never used. 06-streaming teaches it;
-// 05-load-balancer and 07-durable-jobs carry the same file, byte for byte
-// (tests/connections_test.go checks), because every lesson is a program
-// of its own that imports nothing from this repo.
+// 05-load-balancer, 07-durable-jobs and 08-river carry the same file, byte
+// for byte (tests/connections_test.go checks), because every lesson is a
+// program of its own that imports nothing from this repo.
 //
 // A browser opens connections before it needs them (a preconnect, a second
 // one for the next request), and a port scanner or a Slowloris client

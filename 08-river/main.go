@@ -140,7 +140,10 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	srv := &http.Server{
 		Addr:    addr,
 		Handler: router,
+		// A half-sent request header is closed after this (connections.go).
+		ReadHeaderTimeout: readHeaderTimeout,
 	}
+	conns := trackConnections(srv)
 
 	// As in 02: the first SIGINT or SIGTERM ends ctx. SIGKILL cannot be
 	// caught: what it cuts short stays "running" in PostgreSQL until the
@@ -186,8 +189,9 @@ func run(addr string, delay, timeout time.Duration, workers int, work time.Durat
 	defer cancel()
 
 	// Step 1, HTTP first: once Shutdown returns nil, no handler runs, so
-	// nothing can insert a job any more.
-	httpErr := srv.Shutdown(shutdownCtx)
+	// nothing can insert a job any more. conns.shutdown is Shutdown plus
+	// connections.go: an unused browser connection does not hold the stop.
+	httpErr := conns.shutdown(shutdownCtx, serveErr)
 	if httpErr != nil {
 		log.Printf("Server Shutdown: %v", httpErr)
 	}

@@ -22,13 +22,14 @@ import (
 // an unused or half-sent connection is closed at the stop, a half-sent
 // request header is closed after ReadHeaderTimeout, and the process exits
 // as soon as its last connection has closed.
-var connectionLessons = []string{"05-load-balancer", "06-streaming", "07-durable-jobs"}
+var connectionLessons = []string{"05-load-balancer", "06-streaming", "07-durable-jobs", "08-river"}
 
 // halfSent is the start of a request whose header never ends (Slowloris).
 const halfSent = "GET / HTTP/1.1\r\nHost: localhost\r\n"
 
 // startWithBudget starts a lesson with the shutdown budget given and the
-// flags it needs besides: a short drain for 05, a fresh database for 07.
+// flags it needs besides: a short drain for 05, a fresh database for 07
+// (08 gets a database of its own from launch).
 func startWithBudget(t *testing.T, name string, budget time.Duration) *server {
 	t.Helper()
 	args := []string{"-delay", "10ms", "-timeout", budget.String()}
