@@ -25,7 +25,8 @@ type Timings struct {
 	LoadFor   time.Duration
 }
 
-// PostTimings are the blog post's numbers; FastTimings are --fast's, for CI.
+// PostTimings are the blog post's numbers; FastTimings are --fast's, for a
+// shorter class and for the tests.
 var (
 	PostTimings = Timings{Delay: 5 * time.Second, Timeout: 5 * time.Second, Work: 2 * time.Second,
 		Stagger: 500 * time.Millisecond, Settle: time.Second,

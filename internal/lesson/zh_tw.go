@@ -27,7 +27,8 @@ step numbered as its lesson:
 Options:
   --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
                300ms a request in step 4) instead of the blog post's 5 s
-               (1s a request in step 4); for CI
+               (1s a request in step 4); a shorter class
+               and the tests
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
   --step N     run step N only (%s)
@@ -53,7 +54,7 @@ port, build failure, a server that never started or never stopped);
 選項：
   --fast       用短的時間（GET / 要 2s、一個 job 500ms、關閉時限 4s；
                第 4 步每個請求 300ms），不用文章的 5 秒
-               （第 4 步每個請求 1s）；給 CI 用
+               （第 4 步每個請求 1s）；上課想快一點、跑測試時用
   --no-pause   兩步之間不等你按 Enter（stdin 不是終端機時也一樣）
   --step N     只執行第 N 步（%s）
   --lang LANG  旁白、表格和最後一行的語言：en 或 zh-TW（台灣繁體中文）。
@@ -151,6 +152,7 @@ port, build failure, a server that never started or never stopped);
 		"curl -N %s, %s after SIGTERM":                                           "SIGTERM 之後 %[2]s，curl -N 結束（%[1]s）",
 		"wsclient %s, %s after SIGTERM":                                          "SIGTERM 之後 %[2]s，wsclient 結束（%[1]s）",
 		"the request got %s, %s s after SIGTERM; waiting for the server to exit": "請求在 SIGTERM 之後 %[2]s 秒拿到 %[1]s；等伺服器結束",
+		"open http://%s/live in a browser to watch the stop as a page sees it":   "用瀏覽器打開 http://%s/live，看網頁怎麼經歷這次關閉",
 		"What curl -N printed:":                                                  "curl -N 印出的內容：",
 		"What ./wsclient printed:":                                               "./wsclient 印出的內容：",
 

@@ -48,7 +48,8 @@ const usageTail = `Each step prints the commands it runs, then a verdict table a
 Options:
   --fast       short timings (GET / takes 2s, a job 500ms, shutdown budget 4s;
                300ms a request in step 4) instead of the blog post's 5 s
-               (1s a request in step 4); for CI
+               (1s a request in step 4); a shorter class
+               and the tests
   --no-pause   do not wait for Enter between steps (also the case when
                stdin is not a terminal)
   --step N     run step N only (%s)
