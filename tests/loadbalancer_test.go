@@ -203,7 +203,7 @@ func shortTempDir(t *testing.T) string {
 // and from keep-alive clients that never resend a request (client.NeverResend):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
-// (scenario.RunRolling, which load.sh --rolling runs too). Same load, same
+// (scenario.RunRolling, which load.sh rolling runs too). Same load, same
 // HAProxy configuration, 02-graceful and 05-load-balancer side by side;
 // each case states its promise below.
 //
@@ -281,10 +281,10 @@ func TestRollingRestart(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			// load.sh --rolling judges its runs with scenario.RollingMismatches:
+			// load.sh rolling judges its runs with scenario.RollingMismatches:
 			// it must agree with the promises above.
 			if mismatches := scenario.RollingMismatches([]scenario.RollingResult{result}); len(mismatches) > 0 {
-				t.Errorf("load.sh --rolling's verdict contradicts this test's: %q", mismatches)
+				t.Errorf("load.sh rolling's verdict contradicts this test's: %q", mismatches)
 			}
 		})
 	}

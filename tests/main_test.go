@@ -74,6 +74,9 @@ func runSuite(m *testing.M) int {
 	for _, name := range pitfalls {
 		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
+	// load.sh's driver, for TestLoadScriptBadInput: load.sh builds it on
+	// every run, a cost its many cases need not pay each.
+	pkgs = append(pkgs, "./scripts/load")
 	for _, build := range []func() error{
 		func() error { return proc.Build(binDir, raceEnabled, pkgs...) },
 		func() error {
