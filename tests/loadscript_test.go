@@ -60,14 +60,28 @@ func TestLoadScript(t *testing.T) {
 			_, port, _ := strings.Cut(freePort(t), ":")
 			tmp := t.TempDir()
 			report := filepath.Join(t.TempDir(), "load.json")
-			cmd := exec.Command("bash", append(append([]string{"scripts/load.sh"}, tc.args...), "--json", report)...)
-			cmd.Dir = repoRoot()
-			cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp)
 			// Registered first, so it runs after the script's own group is
 			// killed: then no script is left to start another server.
 			t.Cleanup(func() { killByArgument("127.0.0.1:" + port) })
-			script := startProcess(t, cmd)
-			script.assertExitedWith(t, script.waitExitWithin(t, scriptTimeout), 0)
+			// A machine so busy that a restart outlasts the rest of -z is a
+			// setup error the script names ("-z 4s is too short", exit 2):
+			// then once more with twice the -z.
+			args := tc.args
+			var script *process
+			for attempt := 1; ; attempt++ {
+				cmd := exec.Command("bash", append(append([]string{"scripts/load.sh"}, args...), "--json", report)...)
+				cmd.Dir = repoRoot()
+				cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp)
+				script = startProcess(t, cmd)
+				state := script.waitExitWithin(t, scriptTimeout)
+				if attempt == 1 && state.ExitCode() == 2 && strings.Contains(script.out.String(), " is too short: ") {
+					t.Logf("attempt 1, a setup error; again with twice the -z:\n%s", script.out)
+					args = doubledDuration(t, args)
+					continue
+				}
+				script.assertExitedWith(t, state, 0)
+				break
+			}
 
 			data, err := os.ReadFile(report)
 			if err != nil {
@@ -108,6 +122,20 @@ func TestLoadScript(t *testing.T) {
 	}
 }
 
+// doubledDuration is args with the value of -z doubled.
+func doubledDuration(t *testing.T, args []string) []string {
+	t.Helper()
+	i := slices.Index(args, "-z")
+	if i < 0 || i+1 == len(args) {
+		t.Fatalf("no -z in %q", args)
+	}
+	z, err := time.ParseDuration(args[i+1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Concat(args[:i+1], []string{(2 * z).String()}, args[i+2:])
+}
+
 // handOver is what 04's SIGHUP must show, whatever the clients: nothing
 // refused or cut, the old process exits 0, and v2 serves on alone.
 var handOver = map[string]func(scenario.LoadResult) bool{
@@ -139,7 +167,7 @@ func exitedWith(text string) func(scenario.LoadResult) bool {
 // load.sh --help lists the subcommands, and each subcommand's --help its
 // own flags; bad input (no subcommand, an unknown one, a flag another
 // subcommand has, a bad value, a busy port) gets one line and exit status
-// 2, and starts nothing. The cases marked script run scripts/load.sh,
+// 2, and starts nothing. The case marked script runs scripts/load.sh,
 // which passes the arguments, the output and the exit status through; the
 // others run its driver, built once by TestMain, with the same arguments.
 func TestLoadScriptBadInput(t *testing.T) {
@@ -156,7 +184,7 @@ func TestLoadScriptBadInput(t *testing.T) {
 		{"stop-help", false, []string{"stop", "-h"}, "", "Usage: load.sh stop [FLAGS] [PROGRAM...]", 0},
 		{"rolling-help", false, []string{"rolling", "--help"}, "", "Usage: load.sh rolling [FLAGS]", 0},
 		{"no-subcommand", false, nil, "", "load.sh: choose a subcommand: stop, upgrade, arrival, rolling (try --help)", 2},
-		{"unknown-subcommand", true, []string{"--upgrade"}, "", "load.sh: unknown subcommand '--upgrade'; choose from: stop, upgrade, arrival, rolling (try --help)", 2},
+		{"unknown-subcommand", false, []string{"--upgrade"}, "", "load.sh: unknown subcommand '--upgrade'; choose from: stop, upgrade, arrival, rolling (try --help)", 2},
 		{"unknown-flag", false, []string{"stop", "--bogus"}, "", "load.sh stop: flag provided but not defined: -bogus (try --help)", 2},
 		{"rolling-takes-no-z", false, []string{"rolling", "-z", "3s"}, "", "load.sh rolling: flag provided but not defined: -z (try --help)", 2},
 		{"arrival-takes-no-program", false, []string{"arrival", "01-basic"}, "", "load.sh arrival: unknown argument '01-basic': arrival takes no PROGRAM (try --help)", 2},

@@ -5,10 +5,13 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime",
 // built from testdata/pitfalls/NAME.
 var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context", "streaming-no-hook"}
 
-// binDir holds the built examples for the whole run.
+// binDir holds the built examples for the whole run (see buildDir).
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -40,11 +43,12 @@ func runSuite(m *testing.M) int {
 	flag.Parse()
 	// The tests spend their time waiting for the servers' slow handlers,
 	// not on the CPU, so run more of them at once than -parallel's default
-	// (the number of CPUs) unless it was given explicitly.
+	// (the number of CPUs) unless it was given explicitly: enough that the
+	// long ones (each demo step, each load.sh run) all start at once.
 	parallelGiven := false
 	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
 	if !parallelGiven {
-		_ = flag.Set("test.parallel", "8")
+		_ = flag.Set("test.parallel", "16")
 	}
 
 	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
@@ -55,12 +59,11 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
-	dir, err := os.MkdirTemp("", "graceful-shutdown-lab-")
+	dir, err := buildDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
 	binDir = dir
 
 	// Every program with one `go build -o`, never `go run`: a signal sent
@@ -74,20 +77,28 @@ func runSuite(m *testing.M) int {
 	for _, name := range pitfalls {
 		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
-	// load.sh's driver, for TestLoadScriptBadInput: load.sh builds it on
-	// every run, a cost its many cases need not pay each.
-	pkgs = append(pkgs, "./scripts/load")
-	for _, build := range []func() error{
+	// The drivers of demo.sh and load.sh, for the bad-input tests: each
+	// script builds its driver on every run, a cost their many cases need
+	// not pay each.
+	pkgs = append(pkgs, "./scripts/demo", "./scripts/load")
+	// The three builds at once: each ends in links that one go command
+	// does not overlap with another's.
+	builds := []func() error{
 		func() error { return proc.Build(binDir, raceEnabled, pkgs...) },
 		func() error {
 			return proc.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
 		},
 		func() error { return proc.BuildHey(binDir) },
-	} {
-		if err := build(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, build := range builds {
+		wg.Go(func() { errs[i] = build() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 
 	if timeout, ok := flag.Lookup("test.timeout").Value.(flag.Getter).Get().(time.Duration); ok {
@@ -101,6 +112,29 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+// buildDir is where TestMain builds, kept from one run to the next: go
+// build finds a binary there up to date (its build ID names every input:
+// sources, flags, -race) and skips the link, most of a warm run's build
+// time. One folder per checkout and per -race, in the user's cache folder
+// beside Go's own build cache.
+func buildDir() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	root, err := filepath.Abs(repoRoot())
+	if err != nil {
+		return "", err
+	}
+	kind := "plain"
+	if raceEnabled {
+		kind = "race"
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(cache, "graceful-shutdown-lab", fmt.Sprintf("tests-%x-%s", sum[:6], kind))
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // repoRoot is the module root: go test runs a package in its own folder.

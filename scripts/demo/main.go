@@ -373,9 +373,15 @@ func (d *demo) build(selected []lesson.Step) {
 		fmt.Sprintf("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
 	}, nil)
 	d.show(quote("cd", d.root))
+	// One go build for them all: it links them side by side, and a folder
+	// as -o names each binary after its package.
+	build := []string{"go", "build", "-o", d.bin + string(filepath.Separator)}
 	for _, pkg := range pkgs {
-		d.run(d.root, proc.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), "./"+pkg, "")...)
+		if !slices.Contains(build, "./"+pkg) {
+			build = append(build, "./"+pkg)
+		}
 	}
+	d.run(d.root, build...)
 	d.show(quote("cd", d.bin))
 }
 

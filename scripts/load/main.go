@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
@@ -385,26 +386,61 @@ func config(opts *options, dir, name string) scenario.LoadConfig {
 	}
 }
 
-// build builds hey and the programs into dir. hey is built once rather
-// than run as `go tool hey`: that would re-check the build on every run,
-// and its process would be the go command's, not hey's.
-func build(d *proc.Guard, dir string, programs ...string) {
-	if err := proc.BuildHey(dir); err != nil {
-		d.Failf("could not build hey: %v", err)
-	}
+// build builds hey and the programs into dir, and with versions also
+// 04-zero-downtime as v1 and v2 (04-zero-downtime-v1, -v2: each run starts
+// from v1, see install04, and an upgrade moves v2 over it). The go
+// commands run at once: each ends in links of its own. hey is built once
+// rather than run as `go tool hey`: that would re-check the build on every
+// run, and its process would be the go command's, not hey's.
+func build(d *proc.Guard, dir string, versions bool, programs ...string) {
 	pkgs := make([]string, len(programs))
 	for i, name := range programs {
 		pkgs[i] = "./" + name
 	}
-	if err := proc.Build(dir, false, pkgs...); err != nil {
-		d.Failf("could not build %s: %v", strings.Join(pkgs, " "), err)
+	builds := []func() error{
+		func() error {
+			if err := proc.BuildHey(dir); err != nil {
+				return fmt.Errorf("could not build hey: %v", err)
+			}
+			return nil
+		},
+		func() error {
+			if err := proc.Build(dir, false, pkgs...); err != nil {
+				return fmt.Errorf("could not build %s: %v", strings.Join(pkgs, " "), err)
+			}
+			return nil
+		},
+	}
+	const zd = "04-zero-downtime"
+	var tagged []string // the versions of 04 to build
+	if versions {
+		tagged = []string{"v1", "v2"}
+	}
+	for _, version := range tagged {
+		builds = append(builds, func() error {
+			if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
+				return fmt.Errorf("could not build ./%s (%s): %v", zd, version, err)
+			}
+			return nil
+		})
+	}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Go(func() { errs[i] = b() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			d.Fail(err)
+		}
 	}
 }
 
 // runStop is load.sh stop: each program under load, SIGTERM mid-run.
 func runStop(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
-	build(d, dir, opts.programs...)
+	build(d, dir, false, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range opts.programs {
@@ -432,8 +468,7 @@ func runStop(d *proc.Guard, opts *options, dir string) (any, []string) {
 func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
-	build(d, dir, "02-graceful")
-	build04(d, dir)
+	build(d, dir, true, "02-graceful")
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
@@ -462,18 +497,6 @@ func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
 	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
 	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}, mismatches
-}
-
-// build04 builds 04-zero-downtime into dir as v1 and v2
-// (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
-// upgrade moves v2 over it.
-func build04(d *proc.Guard, dir string) {
-	const zd = "04-zero-downtime"
-	for _, version := range []string{"v1", "v2"} {
-		if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
-			d.Failf("could not build ./%s (%s): %v", zd, version, err)
-		}
-	}
 }
 
 // install04 puts v1 at 04-zero-downtime's path, where an earlier run may

@@ -53,8 +53,7 @@ func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario
 func runArrival(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
-	build(d, dir, "02-graceful", "03-workers")
-	build04(d, dir)
+	build(d, dir, true, "02-graceful", "03-workers")
 	fmt.Fprintf(out, "GET / answers in %s; %d clients that never resend, a fresh connection per request, -z %s; a signal in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range []string{"02-graceful", "03-workers", zd} {

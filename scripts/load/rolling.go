@@ -38,7 +38,7 @@ func runRolling(d *proc.Guard, opts *options, dir string) (any, []string) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		d.Fail(errors.New(haproxy.HAProxyMissing))
 	}
-	build(d, dir, "02-graceful", "05-load-balancer")
+	build(d, dir, false, "02-graceful", "05-load-balancer")
 	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
 	var instances []string
 	for i := 1; i <= 3; i++ {
