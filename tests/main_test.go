@@ -48,7 +48,7 @@ func runSuite(m *testing.M) int {
 	parallelGiven := false
 	flag.Visit(func(f *flag.Flag) { parallelGiven = parallelGiven || f.Name == "test.parallel" })
 	if !parallelGiven {
-		_ = flag.Set("test.parallel", "16")
+		_ = flag.Set("test.parallel", "32")
 	}
 
 	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
@@ -77,10 +77,10 @@ func runSuite(m *testing.M) int {
 	for _, name := range pitfalls {
 		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
-	// The drivers of demo.sh and load.sh, for the bad-input tests: each
-	// script builds its driver on every run, a cost their many cases need
-	// not pay each.
-	pkgs = append(pkgs, "./scripts/demo", "./scripts/load")
+	// The drivers of demo.sh, load.sh and grade.sh: each script builds its
+	// driver on every run, a cost the many cases of a test need not pay
+	// each (one case of each runs the script itself).
+	pkgs = append(pkgs, "./scripts/demo", "./scripts/load", "./scripts/grade")
 	// The three builds at once: each ends in links that one go command
 	// does not overlap with another's.
 	builds := []func() error{
