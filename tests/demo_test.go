@@ -163,6 +163,7 @@ var timelineChecks = map[string]func(*testing.T, []timelineBar){
 	"03-workers":      assertJobsQueued,
 	"06-streaming":    assertStreamsEndAtSignal,
 	"07-durable-jobs": assertJobsRescued,
+	"09-grpc":         assertGRPCTimeline,
 }
 
 // assertJobsQueued checks step 3's timeline: 2 workers, 4 jobs posted one
@@ -273,9 +274,34 @@ func assertStreamsEndAtSignal(t *testing.T, rows []timelineBar) {
 	}
 }
 
+// assertGRPCTimeline checks step 9's timeline, in the order the lesson
+// tells it: the watch turns NOT_SERVING ('~') in the signal's column or the
+// next; the stream ends after the drain, not before, and before the call
+// is answered; the server exits with the answer, not before it (the call's
+// end is when its grpcurl exited, which may come a column after the server
+// did).
+func assertGRPCTimeline(t *testing.T, rows []timelineBar) {
+	t.Helper()
+	bars := map[string]string{}
+	for _, row := range rows {
+		bars[row.Label] = row.Bar
+	}
+	signal := strings.IndexByte(bars["drain"], '|')
+	notServing := strings.IndexByte(bars["watch"], '~')
+	drainEnd := strings.LastIndexByte(bars["drain"], 'd')
+	streamEnd := strings.LastIndexByte(bars["stream"], 'o')
+	callEnd := strings.LastIndexByte(bars["call"], 'o')
+	serverEnd := strings.LastIndexByte(bars["server"], 'o')
+	if signal < 0 || notServing < signal || notServing > signal+2 || streamEnd < drainEnd || streamEnd >= callEnd || serverEnd < callEnd-1 {
+		t.Errorf("09-grpc timeline: want NOT_SERVING at the signal (column %d), the stream's end after the drain's (%d) and before the call's answer (%d), the exit not before the answer (%d); got NOT_SERVING %d, the stream's end %d: %+v",
+			signal, drainEnd, callEnd, serverEnd, notServing, streamEnd, rows)
+	}
+}
+
 // Ctrl+C in the middle of the demo: it stops at once, ends every process
 // it started (the server; in step 6 also curl -N, wsclient and the curl of
-// the request in flight), and removes its temporary files.
+// the request in flight; in step 9 the grpcurls), and removes its temporary
+// files.
 func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the demo")
@@ -292,6 +318,7 @@ func TestDemoInterrupted(t *testing.T) {
 		// step 5 out, says so, and runs the others.
 		{"step-2-server-up", nil, []string{"step 5 left out: " + haproxy.HAProxyMissing, "== Step 2: ", "# listening, PID", "# listening, PID"}},
 		{"step-6-stream-and-socket-open", []string{"--step", "6"}, []string{"== Step 6: ", "the socket is open. Now a slow request"}},
+		{"step-9-watch-and-stream-open", []string{"--step", "9"}, []string{"== Step 9: ", "the stream is open. Now a slow call"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -333,8 +360,8 @@ func TestDemoBadInput(t *testing.T) {
 		want   string
 	}{
 		{"unknown-option", true, []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", false, []string{"--step", "9"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 9"},
-		{"step-zero", false, []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6 or 7 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", false, []string{"--step", "8"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 8"},
+		{"step-zero", false, []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 0"},
 		{"octal-port", false, nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 		{"step-5-without-haproxy", false, []string{"--step", "5"}, "free", "demo.sh: " + haproxy.HAProxyMissing},
 	} {

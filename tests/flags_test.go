@@ -3,6 +3,7 @@ package tests
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,7 @@ import (
 // first line of its output (Go's flag package then lists the flags).
 func TestBadFlag(t *testing.T) {
 	t.Parallel()
-	for _, name := range examples {
+	for _, name := range slices.Concat(examples, grpcExamples) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)
@@ -29,7 +30,7 @@ func TestBadFlag(t *testing.T) {
 // program, also where the listener runs in a goroutine (all but 01).
 func TestBusyPort(t *testing.T) {
 	t.Parallel()
-	for _, name := range examples {
+	for _, name := range slices.Concat(examples, grpcExamples) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			trackSources(t)

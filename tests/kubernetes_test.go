@@ -28,32 +28,83 @@ const (
 	probeDefaultFailureThreshold = 3
 )
 
-// serverFlags reads 05-load-balancer's flags from the container's command,
-// with the program's own defaults, the way the program would.
-func serverFlags(t *testing.T, args []string) (addr string, drainDelay, timeout time.Duration) {
+// manifest is a lesson's kubernetes.yaml and what the test must know of
+// the program: its flags with their defaults, and the readiness probe that
+// asks it.
+type manifest struct {
+	program string
+	// flags declares the program's flags on fs, returning -addr,
+	// -drain-delay and -timeout.
+	flags func(fs *flag.FlagSet) (addr *string, drainDelay, timeout *time.Duration)
+	// probe checks the readiness probe against the container's port.
+	probe func(t *testing.T, probe *corev1.Probe, port corev1.ContainerPort)
+}
+
+var manifests = []manifest{
+	{
+		program: "05-load-balancer",
+		flags: func(fs *flag.FlagSet) (*string, *time.Duration, *time.Duration) {
+			fs.Duration("delay", 5*time.Second, "")
+			return fs.String("addr", ":8080", ""), fs.Duration("drain-delay", 5*time.Second, ""), fs.Duration("timeout", 5*time.Second, "")
+		},
+		// GET /readyz on the container's port.
+		probe: func(t *testing.T, probe *corev1.Probe, port corev1.ContainerPort) {
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != "/readyz" ||
+				(probe.HTTPGet.Port.String() != port.Name && probe.HTTPGet.Port.IntValue() != int(port.ContainerPort)) {
+				t.Fatalf("want a readiness probe GET /readyz on the container's port, got %+v", probe)
+			}
+		},
+	},
+	{
+		program: "09-grpc",
+		flags: func(fs *flag.FlagSet) (*string, *time.Duration, *time.Duration) {
+			fs.Duration("delay", 5*time.Second, "")
+			fs.Duration("tick", time.Second, "")
+			return fs.String("addr", ":50051", ""), fs.Duration("drain-delay", 5*time.Second, ""), fs.Duration("timeout", 5*time.Second, "")
+		},
+		// The kubelet's gRPC probe, grpc.health.v1.Health/Check for the
+		// whole server (service ""), on the container's port.
+		probe: func(t *testing.T, probe *corev1.Probe, port corev1.ContainerPort) {
+			if probe == nil || probe.GRPC == nil || probe.GRPC.Port != port.ContainerPort ||
+				(probe.GRPC.Service != nil && *probe.GRPC.Service != "") {
+				t.Fatalf("want a gRPC readiness probe of the whole server on the container's port %d, got %+v", port.ContainerPort, probe)
+			}
+		},
+	},
+}
+
+// serverFlags reads the program's flags from the container's command, with
+// the program's own defaults, the way the program would.
+func serverFlags(t *testing.T, m manifest, args []string) (addr string, drainDelay, timeout time.Duration) {
 	t.Helper()
-	fs := flag.NewFlagSet("05-load-balancer", flag.ContinueOnError)
+	fs := flag.NewFlagSet(m.program, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	a := fs.String("addr", ":8080", "")
-	fs.Duration("delay", 5*time.Second, "")
-	d := fs.Duration("drain-delay", 5*time.Second, "")
-	to := fs.Duration("timeout", 5*time.Second, "")
+	a, d, to := m.flags(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		t.Fatalf("the container's command %q is not 05-load-balancer's flags: %v", args, err)
+		t.Fatalf("the container's command %q is not %s's flags: %v", args, m.program, err)
 	}
 	return *a, *d, *to
 }
 
-// 05-load-balancer/kubernetes.yaml, decoded strictly with the Kubernetes
-// API types (an unknown or misspelt field fails): the program started in
-// exec form, so that it is PID 1 and gets the SIGTERM; a readiness probe on
-// /readyz; a grace period that covers the drain delay and the shutdown
-// budget the command line gives, with a margin; a Service that reaches the
-// pods.
+// Each lesson's kubernetes.yaml, decoded strictly with the Kubernetes API
+// types (an unknown or misspelt field fails): the program started in exec
+// form, so that it is PID 1 and gets the SIGTERM; a readiness probe that
+// fails from the SIGTERM on (05: /readyz, 09: the gRPC health service); a
+// grace period that covers the drain delay and the shutdown budget the
+// command line gives, with a margin; a Service that reaches the pods.
 func TestKubernetesManifest(t *testing.T) {
 	t.Parallel()
+	for _, m := range manifests {
+		t.Run(m.program, func(t *testing.T) {
+			t.Parallel()
+			checkManifest(t, m)
+		})
+	}
+}
+
+func checkManifest(t *testing.T, m manifest) {
 	trackSources(t)
-	data, err := os.ReadFile(filepath.Join(repoRoot(), "05-load-balancer", "kubernetes.yaml"))
+	data, err := os.ReadFile(filepath.Join(repoRoot(), m.program, "kubernetes.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +140,10 @@ func TestKubernetesManifest(t *testing.T) {
 	c := pod.Containers[0]
 	// Exec form: the program itself, not a shell that would run it as its
 	// child and keep the SIGTERM to itself (TestPitfallShellAsPID1).
-	if len(c.Command) == 0 || filepath.Base(c.Command[0]) != "05-load-balancer" || len(c.Args) != 0 {
+	if len(c.Command) == 0 || filepath.Base(c.Command[0]) != m.program || len(c.Args) != 0 {
 		t.Fatalf("want the program itself as the command, in exec form, got command %q args %q", c.Command, c.Args)
 	}
-	addr, drainDelay, timeout := serverFlags(t, c.Command[1:])
+	addr, drainDelay, timeout := serverFlags(t, m, c.Command[1:])
 
 	if pod.TerminationGracePeriodSeconds == nil {
 		t.Fatal("want terminationGracePeriodSeconds set")
@@ -114,11 +165,8 @@ func TestKubernetesManifest(t *testing.T) {
 	if len(c.Ports) != 1 || int(c.Ports[0].ContainerPort) != port {
 		t.Fatalf("want the one container port to be -addr's %d, got %+v", port, c.Ports)
 	}
+	m.probe(t, c.ReadinessProbe, c.Ports[0])
 	probe := c.ReadinessProbe
-	if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != "/readyz" ||
-		(probe.HTTPGet.Port.String() != c.Ports[0].Name && probe.HTTPGet.Port.IntValue() != int(c.Ports[0].ContainerPort)) {
-		t.Fatalf("want a readiness probe GET /readyz on the container's port, got %+v", probe)
-	}
 	// The probe must see /readyz fail while the program still serves.
 	// Unset fields take Kubernetes' defaults.
 	period, threshold := probe.PeriodSeconds, probe.FailureThreshold
@@ -129,7 +177,7 @@ func TestKubernetesManifest(t *testing.T) {
 		threshold = probeDefaultFailureThreshold
 	}
 	if noticed := time.Duration(period*threshold) * time.Second; noticed >= drainDelay {
-		t.Errorf("the probe notices the 503s after %s (periodSeconds %d × failureThreshold %d), not within the %s drain delay",
+		t.Errorf("the probe notices the failures after %s (periodSeconds %d × failureThreshold %d), not within the %s drain delay",
 			noticed, period, threshold, drainDelay)
 	}
 

@@ -30,7 +30,18 @@ var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime",
 
 // pitfalls are small wrong programs that the README's pitfalls point to,
 // built from testdata/pitfalls/NAME.
-var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context", "streaming-no-hook"}
+var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context", "streaming-no-hook", "grpc-no-deadline", "grpc-stop-at-once"}
+
+// grpcExamples speak gRPC, not HTTP: the HTTP tests skip them; their own
+// tests are in grpc_test.go.
+var grpcExamples = []string{"09-grpc"}
+
+// grpcTools are clients nobody here wrote, tools of the module (go.mod's
+// tool lines), built once per suite: their name in binDir and package.
+var grpcTools = map[string]string{
+	"grpcurl":           "github.com/fullstorydev/grpcurl/cmd/grpcurl",
+	"grpc-health-probe": "github.com/grpc-ecosystem/grpc-health-probe",
+}
 
 // binDir holds the built examples for the whole run (see buildDir).
 var binDir string
@@ -74,6 +85,9 @@ func runSuite(m *testing.M) int {
 	for _, name := range examples {
 		pkgs = append(pkgs, "./"+name)
 	}
+	for _, name := range grpcExamples {
+		pkgs = append(pkgs, "./"+name)
+	}
 	for _, name := range pitfalls {
 		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
 	}
@@ -81,14 +95,16 @@ func runSuite(m *testing.M) int {
 	// driver on every run, a cost the many cases of a test need not pay
 	// each (one case of each runs the script itself).
 	pkgs = append(pkgs, "./scripts/demo", "./scripts/load", "./scripts/grade")
-	// The three builds at once: each ends in links that one go command
-	// does not overlap with another's.
+	// The builds at once: each go command ends in links of its own.
 	builds := []func() error{
 		func() error { return proc.Build(binDir, raceEnabled, pkgs...) },
 		func() error {
 			return proc.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
 		},
 		func() error { return proc.BuildHey(binDir) },
+	}
+	for name, pkg := range grpcTools {
+		builds = append(builds, func() error { return proc.BuildTool(binDir, name, pkg) })
 	}
 	errs := make([]error, len(builds))
 	var wg sync.WaitGroup

@@ -46,8 +46,9 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 // request refused, a request cut, a job that waited in the queue before it
 // ran, a v1→v2 hand-over under load, a stream and a socket that end at
 // the signal (their end hides it) while a request and one cut stream run on,
-// and a job cut by kill -9, held by the dead process's lease and run again
-// by the next one.
+// a gRPC watch that turns NOT_SERVING at the signal, a drain, and a call
+// cut by Stop at the budget, and a job cut by kill -9, held by the dead
+// process's lease and run again by the next one.
 func TestRenderTimeline(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -80,6 +81,14 @@ func TestRenderTimeline(t *testing.T) {
 			{Label: "cut", Note: "cut 2000 ms after SIGTERM", Spans: []report.Span{{From: at(100), To: at(3200), Fill: '=', End: 'X'}}},
 			{Label: "request", OK: true, Note: "200 after 2.00 s", Spans: []report.Span{{From: at(1000), To: at(3000), Fill: '=', End: 'o'}}},
 			{Label: "server", OK: true, Note: "exit 0 at 3.30 s, 2.10 s after SIGTERM", Spans: []report.Span{{From: at(0), To: at(3300), Fill: '-', End: 'o'}}},
+		}}},
+		{"grpc", report.Timeline{Start: at(0), Signal: at(760), SignalName: "SIGTERM", Legend: report.LegendGRPC, Rows: []report.TimelineRow{
+			{Label: "watch", OK: true, Note: "NOT_SERVING 2 ms after SIGTERM, ended 1.01 s after", Spans: []report.Span{
+				{From: at(0), To: at(762), Fill: '='}, {From: at(762), To: at(1770), Fill: '~', End: 'o'}}},
+			{Label: "drain", OK: true, Note: "calls still taken for 1.00 s", Spans: []report.Span{{From: at(760), To: at(1760), Fill: 'd'}}},
+			{Label: "stream", OK: true, Note: "ended 1.00 s after SIGTERM", Spans: []report.Span{{From: at(30), To: at(1760), Fill: '=', End: 'o'}}},
+			{Label: "call", Note: "Unavailable: 4.00 s after SIGTERM", Spans: []report.Span{{From: at(540), To: at(5760), Fill: '=', End: 'X'}}},
+			{Label: "server", Note: "exit 1 at 5.77 s, 5.01 s after SIGTERM", Spans: []report.Span{{From: at(0), To: at(5770), Fill: '-', End: 'X'}}},
 		}}},
 		{"durable", report.Timeline{Start: at(0), Signal: at(400), SignalName: "SIGKILL", Legend: report.LegendDurable, Rows: []report.TimelineRow{
 			{Label: "job1", OK: true, Note: "done, 2 attempts, 1 effect", Spans: []report.Span{

@@ -8,7 +8,7 @@ import (
 )
 
 // trackedSources are what the tests really depend on besides their own code.
-var trackedSources = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "scripts", "internal", "tests/testdata", "exercises", "go.mod", "go.sum"}
+var trackedSources = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "09-grpc", "scripts", "internal", "tests/testdata", "exercises", "go.mod", "go.sum"}
 
 var trackOnce sync.Once
 

@@ -28,6 +28,9 @@ const (
 	// KillAndRestart: kill -9 mid-job, then started again on the same
 	// store (step 7).
 	KillAndRestart Shape = "kill-and-restart"
+	// OpenCalls: a gRPC health Watch, a server stream and a slow call
+	// open at the signal, each a grpcurl (step 9).
+	OpenCalls Shape = "open-calls"
 )
 
 // Step is one step of the classroom demo as data: the program and its
@@ -309,6 +312,63 @@ var Steps = []Step{
 			{Label: "server2", Want: "exit 0 (Server exiting)"},
 		},
 	},
+	{
+		Number:  9,
+		Program: "09-grpc",
+		Shape:   OpenCalls,
+		Summary: []string{"gets SIGTERM with a health Watch, a stream and a slow",
+			"call open (grpcurl): NOT_SERVING at once, the stream and",
+			"the Watch end with the server's status after the drain,",
+			"the call is answered, and it exits 0 right after"},
+		Builds: []string{"09-grpc", GRPCurl},
+		Title:  "09-grpc, a health Watch, a stream and a slow call open, stopped with SIGTERM",
+		Intro: func(t Timings) []string {
+			return []string{
+				"The same stop on grpc-go. At the signal the health service says NOT_SERVING",
+				fmt.Sprintf("at once, and the server keeps taking calls for -drain-delay (%s): 05's", GRPCDrainDelay(t)),
+				"readiness drain. Then a stream interceptor ends every stream, the health",
+				"Watch too, with UNAVAILABLE \"server shutting down\": 06's hook. GracefulStop,",
+				fmt.Sprintf("beside a %s timer that would call Stop, waits for the call in flight (Slow", t.Timeout),
+				fmt.Sprintf("takes %s): it gets its answer, and the process exits 0 as soon as it has.", t.Delay),
+				"The clients are grpcurl (a tool of go.mod), which prints each message and",
+				"the status that ends a call.",
+			}
+		},
+		Flags: func(t Timings) []string {
+			return []string{"-delay", t.Delay.String(), "-drain-delay", GRPCDrainDelay(t).String(),
+				"-timeout", t.Timeout.String(), "-tick", (500 * time.Millisecond).String()}
+		},
+		Signal: syscall.SIGTERM,
+		Tick:   500 * time.Millisecond,
+		Expect: []Verdict{
+			{Label: "watch", Want: WatchNotServingThenEnded},
+			{Label: "stream", Want: GRPCShuttingDown},
+			{Label: "call", Want: GRPCWelcome},
+			{Label: "server", Want: ExitedClean},
+		},
+	},
+}
+
+// GRPCurl is the package of step 9's client, grpcurl, a tool of go.mod.
+const GRPCurl = "github.com/fullstorydev/grpcurl/cmd/grpcurl"
+
+// The outcomes of step 9's clients as grpcurl prints them: the statuses a
+// Watch received, then the status that ended it; the status that ended the
+// stream; the call's answer.
+const (
+	GRPCShuttingDown         = "Unavailable: server shutting down"
+	WatchNotServingThenEnded = "SERVING, NOT_SERVING, " + GRPCShuttingDown
+	GRPCWelcome              = `"Welcome gRPC Server"`
+)
+
+// GRPCDrainDelay is 09's -drain-delay in the demo: long enough to watch,
+// short enough that the call started before the signal is still in
+// flight when the drain ends.
+func GRPCDrainDelay(t Timings) time.Duration {
+	if t == FastTimings {
+		return time.Second
+	}
+	return 2 * time.Second
 }
 
 // PIDFile is the -pidfile of the hand-over step, in the build folder: the

@@ -157,11 +157,12 @@ func RenderTimeline(w io.Writer, c Colours, t Timeline) {
 	fmt.Fprintf(w, "  %s%s%s\n", c.Dim, t.Legend, c.Reset)
 }
 
-// The legends of the three kinds of timeline.
+// The legends of the four kinds of timeline.
 const (
 	LegendSteps     = "= in flight or running  . queued  o answered/done  X failed  - server up"
 	LegendUpgrade   = "1 2 in flight, answered by v1 or v2  o answered/exit 0  X failed  - server up"
 	LegendStreaming = "= open or in flight  o ended cleanly/answered/exit 0  X cut or failed  - server up"
+	LegendGRPC      = "= open or in flight  ~ NOT_SERVING  d drain  o ended with the server's status/answered/exit 0  X cut or failed  - server up"
 )
 
 // LegendRolling explains the rolling restart's timeline.

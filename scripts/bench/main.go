@@ -1,6 +1,8 @@
 // Command bench is scripts/bench.sh: it measures what a graceful shutdown
 // costs, for 02-graceful and 03-workers, over several runs, and prints a
-// Markdown table of medians and the machine it ran on. It is a benchmark,
+// Markdown table of medians and the machine it ran on; and, in a second
+// table, the same drain overhead with a stream open, 06-streaming beside
+// 09-grpc. It is a benchmark,
 // not a test: it reports numbers and does not judge them (load.sh does).
 //
 //	idle exit       SIGTERM to an idle server -> the process is gone
@@ -8,6 +10,9 @@
 //	                process is gone. Shutdown checks for idle connections
 //	                at growing intervals (1 ms, 2 ms, 4 ms ... up to every
 //	                500 ms), so it notices the end of the drain late.
+//	with a stream   the same, one request in flight and a stream open:
+//	                06's SSE beside 09's gRPC stream (GracefulStop is
+//	                woken by its last call, it does not poll)
 //	under load      requests cut / refused / served when SIGTERM lands in
 //	                the middle of a hey run, at several concurrency levels
 //	                (load.sh's run: scenario.RunLoad)
@@ -52,7 +57,8 @@ const usage = `Usage: bench.sh [-n RUNS]
 
 Measures, for 02-graceful 03-workers, the exit time of an idle server, the
 drain overhead, and the requests cut / refused / served under load
-(hey -c 10 50 200), and prints the medians as a Markdown table.
+(hey -c 10 50 200), and prints the medians as a Markdown table; then the
+drain overhead with a stream open, 06-streaming beside 09-grpc.
 
   -n RUNS      how many times to measure everything, 1 to 50; default 5
   -h, --help   show this help
@@ -100,7 +106,7 @@ func main() {
 	if err := proc.BuildHey(b.dir); err != nil {
 		d.Failf("could not build hey: %v", err)
 	}
-	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers"); err != nil {
+	if err := proc.Build(b.dir, false, "./02-graceful", "./03-workers", "./06-streaming", "./09-grpc"); err != nil {
 		d.Failf("could not build the programs: %v", err)
 	}
 
@@ -122,6 +128,10 @@ func main() {
 				samples[key+"refused"] = append(samples[key+"refused"], int64(r.Refused))
 				samples[key+"served"] = append(samples[key+"served"], int64(r.Served))
 			}
+		}
+		for _, r := range streamRuns {
+			fmt.Fprintf(d.Stderr(), "run %d/%d: %s, a stream open ...\n", run, runs, r.name)
+			samples[r.name+":stream"] = append(samples[r.name+":stream"], b.streamDrain(r).Microseconds())
 		}
 	}
 	b.print(runs, samples)
@@ -273,6 +283,8 @@ func (b *bench) print(runs int, samples map[string][]int64) {
 			return strings.Join(cell, " / ")
 		})
 	}
+
+	b.printStreams(samples)
 
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Under load: GET / takes %s, hey -c C -z %s -q 20 (each client\n", loadDelay, loadDuration)

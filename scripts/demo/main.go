@@ -88,6 +88,7 @@ var runners = map[lesson.Shape]func(d *demo, s lesson.Step){
 	lesson.RollingRestart:  (*demo).runRolling,
 	lesson.OpenConnections: (*demo).runStreaming,
 	lesson.KillAndRestart:  (*demo).runDurable,
+	lesson.OpenCalls:       (*demo).runGRPC,
 }
 
 // missing is the one-line message for a command a step needs.
@@ -377,8 +378,13 @@ func (d *demo) build(selected []lesson.Step) {
 	// as -o names each binary after its package.
 	build := []string{"go", "build", "-o", d.bin + string(filepath.Separator)}
 	for _, pkg := range pkgs {
-		if !slices.Contains(build, "./"+pkg) {
-			build = append(build, "./"+pkg)
+		// A folder of the checkout, or a tool of go.mod (its module path
+		// starts with a domain name).
+		if first, _, _ := strings.Cut(pkg, "/"); !strings.Contains(first, ".") {
+			pkg = "./" + pkg
+		}
+		if !slices.Contains(build, pkg) {
+			build = append(build, pkg)
 		}
 	}
 	d.run(d.root, build...)
