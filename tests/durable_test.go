@@ -286,7 +286,9 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				const lease = 3 * time.Second
+				// Long enough that SIGSTOP lands before the first renewal (a
+				// third of it) on a busy machine: at 3 s, one came after 1.08 s.
+				const lease = 6 * time.Second
 				db := jobsDB(t)
 				a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", lease.String())
 				posted := time.Now()
