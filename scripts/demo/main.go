@@ -738,7 +738,9 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 			}
 		}
 	}
-	if jsonFile != "" {
+	// Interrupted, the demo writes no report: what the cleanup cut short
+	// is no result.
+	if jsonFile != "" && !d.drv.Interrupted() {
 		data, _ := json.MarshalIndent(struct {
 			Steps []stepResult `json:"steps"`
 		}{d.results}, "", "  ")
