@@ -163,6 +163,7 @@ var timelineChecks = map[string]func(*testing.T, []timelineBar){
 	"03-workers":      assertJobsQueued,
 	"06-streaming":    assertStreamsEndAtSignal,
 	"07-durable-jobs": assertJobsRescued,
+	"08-river":        assertRiverRescue,
 	"09-grpc":         assertGRPCTimeline,
 }
 
@@ -223,12 +224,32 @@ func assertJobsRescued(t *testing.T, rows []timelineBar) {
 	}
 }
 
+// assertRiverRescue checks step 8's timeline: job 1 runs, is cut by the
+// kill ('X'), stays "running" in PostgreSQL until River's rescuer takes it
+// back ('~'), and is done; the other jobs are never cut.
+func assertRiverRescue(t *testing.T, rows []timelineBar) {
+	t.Helper()
+	for _, row := range rows {
+		if !strings.HasPrefix(row.Label, "job") {
+			continue
+		}
+		rescued := row.Label == "job1"
+		if strings.Contains(row.Bar, "X") != rescued || strings.Contains(row.Bar, "~") != rescued || !strings.HasSuffix(strings.TrimRight(row.Bar, " "), "o") {
+			t.Errorf("08-river timeline: %s %q: want cut and held until the rescue for job1 only, and done", row.Label, row.Bar)
+		}
+	}
+}
+
 // requireCommand skips the test when a step's command is missing (it
 // fails it under CI=true, where .ci/run installs it); "" needs nothing.
 func requireCommand(t *testing.T, command string) {
 	t.Helper()
-	if command == "haproxy" {
+	switch command {
+	case "haproxy":
 		requireHAProxy(t)
+		return
+	case "postgresql": // its binaries are not on PATH (see pgcluster)
+		requirePostgresInstalled(t)
 		return
 	}
 	if _, err := exec.LookPath(command); command != "" && err != nil {
@@ -360,8 +381,8 @@ func TestDemoBadInput(t *testing.T) {
 		want   string
 	}{
 		{"unknown-option", true, []string{"--slow"}, "", "demo.sh: flag provided but not defined: -slow (try --help)"},
-		{"step-out-of-range", false, []string{"--step", "8"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 8"},
-		{"step-zero", false, []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7 or 9 (a step is its lesson's number), got 0"},
+		{"step-out-of-range", false, []string{"--step", "10"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7, 8 or 9 (a step is its lesson's number), got 10"},
+		{"step-zero", false, []string{"--step", "0"}, "", "demo.sh: --step must be 1, 2, 3, 4, 5, 6, 7, 8 or 9 (a step is its lesson's number), got 0"},
 		{"octal-port", false, nil, "08080", "demo.sh: PORT must be a number from 1 to 65535, got '08080'"},
 		{"step-5-without-haproxy", false, []string{"--step", "5"}, "free", "demo.sh: " + haproxy.HAProxyMissing},
 	} {

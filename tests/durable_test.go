@@ -23,6 +23,66 @@ func jobsDB(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "jobs.db")
 }
 
+// durableLesson is one row of the tables that prove 07 and 08 alike: 07
+// keeps its jobs in a SQLite file with leases, 08 in PostgreSQL through
+// River. Both answer the same HTTP and print the same job lines.
+type durableLesson struct {
+	name string
+	// store is a fresh place for a test's jobs: a -db file, a database.
+	store func(t *testing.T) string
+	// flags start the lesson on store. held is how long a dead worker's
+	// job stays its own: 07's -lease; 08's -rescue-after, River's
+	// RescueStuckJobsAfter (and each job's deadline).
+	flags func(store string, held time.Duration) []string
+	// rescueWait bounds a rescue: 07's lease and a quarter of it; for 08
+	// also River's leader election (a dead leader's term runs 15 s), the
+	// rescuer's sweep (every 30 s) and River's retry and scheduler (1 s,
+	// every 5 s).
+	rescueWait time.Duration
+	// rescued is the line that says job id was rescued, in the process
+	// that rescued it: 07's own, or 08's new attempt (River's rescuer
+	// logs a count, not the job).
+	rescued string
+	// returned is the line of a job cut at the end of the budget, and
+	// hardStopExit the exit status then: 07 returns the job itself and
+	// exits 0; 08's River puts it back (its attempt not counted: 1 when
+	// it runs again, not 2) and the program exits 1.
+	returned          func(id int, budget time.Duration) string
+	hardStopExit      int
+	attemptsAfterStop int
+}
+
+var durableLessons = []durableLesson{
+	{
+		name:  "07-durable-jobs",
+		store: jobsDB,
+		flags: func(store string, held time.Duration) []string {
+			return []string{"-db", store, "-lease", held.String()}
+		},
+		rescueWait: logTimeout,
+		rescued:    "job %d rescued (attempt 2)",
+		returned: func(id int, budget time.Duration) string {
+			return fmt.Sprintf("job %d returned to the queue: cut short: shutdown budget of %s used up", id, budget)
+		},
+		hardStopExit:      0,
+		attemptsAfterStop: 2,
+	},
+	{
+		name:  "08-river",
+		store: database,
+		flags: func(store string, held time.Duration) []string {
+			return []string{"-database-url", store, "-rescue-after", held.String()}
+		},
+		rescueWait: riverRescueWait,
+		rescued:    "job %d started (attempt 2)",
+		returned: func(id int, _ time.Duration) string {
+			return fmt.Sprintf("job %d returned to the queue (attempt 1): cut short: stop initiated", id)
+		},
+		hardStopExit:      1,
+		attemptsAfterStop: 1,
+	},
+}
+
 // startDurable starts 07-durable-jobs on the jobs database db.
 func startDurable(t *testing.T, db string, args ...string) *server {
 	t.Helper()
@@ -48,14 +108,20 @@ func getJob(t *testing.T, s *server, id int) (int, client.JobStatus) {
 // waitDone polls GET /jobs/:id until the job is done, and returns it.
 func waitDone(t *testing.T, s *server, id int) client.JobStatus {
 	t.Helper()
-	deadline := time.Now().Add(logTimeout)
+	return waitDoneWithin(t, s, id, logTimeout)
+}
+
+// waitDoneWithin is waitDone with a limit of its own, for a rescue.
+func waitDoneWithin(t *testing.T, s *server, id int, limit time.Duration) client.JobStatus {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		status, j := getJob(t, s, id)
 		if status == http.StatusOK && j.State == "done" {
 			return j
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %d not done after %s: status %d, %+v\noutput:\n%s", id, logTimeout, status, j, s.out)
+			t.Fatalf("job %d not done after %s: status %d, %+v\noutput:\n%s", id, limit, status, j, s.out)
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
@@ -86,29 +152,28 @@ func startedJob(t *testing.T, p *server) int {
 // The lesson's contrast in one table: one worker runs a job, another waits
 // in the queue, and SIGKILL lands: no handler runs, nothing drains, the
 // log reports neither job's fate. Started again, 03-workers has forgotten
-// both (the next job gets id 1 again); 07-durable-jobs finishes both, the
-// running one rescued once its lease ran out, each with its effect once.
+// both (the next job gets id 1 again); 07-durable-jobs and 08-river finish
+// both, the running one rescued, each with its effect once.
 func TestSIGKILLQueuedJobs(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		kept   bool
-		nextID int
-	}{
-		{"03-workers", false, 1},
-		{"07-durable-jobs", true, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	rows := []*durableLesson{{name: "03-workers"}}
+	for i := range durableLessons {
+		rows = append(rows, &durableLessons[i])
+	}
+	for _, l := range rows {
+		t.Run(l.name, func(t *testing.T) {
 			t.Parallel()
+			kept := l.store != nil
 			var firstFlags, againFlags []string
-			if tc.kept {
-				// The killed process's 1 s lease is what the restart waits
+			if kept {
+				// The killed process's 1 s lease is what 07's restart waits
 				// out; the restart's 3 s lets its renewals come up to 2 s
 				// late on a busy machine before a live worker loses a job.
-				db := jobsDB(t)
-				firstFlags, againFlags = []string{"-db", db, "-lease", "1s"}, []string{"-db", db, "-lease", "3s"}
+				// 08's restart rescues after its own 3 s.
+				store := l.store(t)
+				firstFlags, againFlags = l.flags(store, time.Second), l.flags(store, 3*time.Second)
 			}
-			s := startServer(t, tc.name, append(firstFlags, "-workers", "1", "-work", "60s")...)
+			s := startServer(t, l.name, append(firstFlags, "-workers", "1", "-work", "60s")...)
 			ids := []int{postJob(t, s), postJob(t, s)}
 			s.waitLog(t, fmt.Sprintf("job %d started", ids[0]), 1)
 			s.signal(t, syscall.SIGKILL)
@@ -117,48 +182,57 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 				t.Errorf("a killed process reports no job's fate, got %v", got)
 			}
 
-			again := startServer(t, tc.name, append(againFlags, "-workers", "1", "-work", "100ms")...)
-			if tc.kept {
-				assertJob(t, waitDone(t, again, ids[0]), 2, true)
+			again := startServer(t, l.name, append(againFlags, "-workers", "1", "-work", "100ms")...)
+			nextID := 1
+			if kept {
+				assertJob(t, waitDoneWithin(t, again, ids[0], l.rescueWait), 2, true)
 				assertJob(t, waitDone(t, again, ids[1]), 1, false)
+				nextID = 3
 			}
-			if next := postJob(t, again); next != tc.nextID {
-				t.Errorf("the next job after the restart: want id %d, got %d", tc.nextID, next)
+			if next := postJob(t, again); next != nextID {
+				t.Errorf("the next job after the restart: want id %d, got %d", nextID, next)
 			}
 		})
 	}
 }
 
-// SIGKILL while one job runs and two wait: started again on the same -db,
-// the process finishes all three. The running one is rescued when its
-// lease runs out, runs a second time, and has its effect once.
+// SIGKILL while one job runs and two wait: started again on the same
+// store, the process finishes all three. The running one is rescued (07:
+// its lease ran out; 08: River's rescuer found it running for longer than
+// -rescue-after), runs a second time, and has its effect once.
 func TestKilledJobRescuedAfterRestart(t *testing.T) {
 	t.Parallel()
-	// 3 s: a renewal may come up to 2 s late on a busy machine before the
-	// killed process rescues its own live job, or the restarted one loses
-	// a job it runs.
-	const lease = 3 * time.Second
-	db := jobsDB(t)
-	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", lease.String())
-	ids := []int{postJob(t, s), postJob(t, s), postJob(t, s)}
-	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
-	s.signal(t, syscall.SIGKILL)
-	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+	for _, l := range durableLessons {
+		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
+			// 3 s: a renewal may come up to 2 s late on a busy machine
+			// before the killed process rescues its own live job, or the
+			// restarted one loses a job it runs.
+			const held = 3 * time.Second
+			store := l.store(t)
+			s := startServer(t, l.name, append(l.flags(store, held), "-workers", "1", "-work", "60s")...)
+			ids := []int{postJob(t, s), postJob(t, s), postJob(t, s)}
+			s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
+			s.signal(t, syscall.SIGKILL)
+			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
 
-	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", lease.String())
-	assertJob(t, waitDone(t, again, ids[0]), 2, true)
-	for _, id := range ids[1:] {
-		assertJob(t, waitDone(t, again, id), 1, false)
+			again := startServer(t, l.name, append(l.flags(store, held), "-workers", "1", "-work", "100ms")...)
+			assertJob(t, waitDoneWithin(t, again, ids[0], l.rescueWait), 2, true)
+			for _, id := range ids[1:] {
+				assertJob(t, waitDone(t, again, id), 1, false)
+			}
+			rescued, ok := again.out.First(fmt.Sprintf(l.rescued, ids[0]))
+			if !ok {
+				t.Fatalf("want %q\noutput:\n%s", fmt.Sprintf(l.rescued, ids[0]), again.out)
+			}
+			// Measured, not asserted: 07, the lease left at the kill plus
+			// up to a quarter lease until the next look; 08, -rescue-after,
+			// the dead leader's term, the sweep, the retry and scheduler.
+			t.Logf("job %d rescued %s after the kill, %s", ids[0], rescued.At.Sub(s.ExitedAt).Round(time.Millisecond), strings.Join(l.flags("", held)[2:], " "))
+			again.signal(t, syscall.SIGTERM)
+			again.assertExitedWith(t, again.waitExit(t), 0)
+		})
 	}
-	rescued, ok := again.out.First(fmt.Sprintf("job %d rescued (attempt 2)", ids[0]))
-	if !ok {
-		t.Fatalf("want job %d rescued (attempt 2)\noutput:\n%s", ids[0], again.out)
-	}
-	// Measured, not asserted: the lease left at the kill, plus up to a
-	// quarter lease until the next look, plus the restart.
-	t.Logf("job %d rescued %s after the kill, -lease %s", ids[0], rescued.At.Sub(s.ExitedAt).Round(time.Millisecond), lease)
-	again.signal(t, syscall.SIGTERM)
-	again.assertExitedWith(t, again.waitExit(t), 0)
 }
 
 // The process dies between committing a job and answering 202, as far as
@@ -168,110 +242,127 @@ func TestKilledJobRescuedAfterRestart(t *testing.T) {
 // same id, and exactly one job exists.
 func TestAnswerLostRetrySameKey(t *testing.T) {
 	t.Parallel()
-	const key, payload = "order-42", "charge 42 EUR"
-	db := jobsDB(t)
-	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "1s")
-	conn := dial(t, s.addr)
-	if _, err := fmt.Fprintf(conn, "POST /jobs HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s", s.addr, key, len(payload), payload); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close() // the client never reads its answer
-	s.waitLog(t, "job 1 queued", 1)
-	s.signal(t, syscall.SIGKILL)
-	s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
+	for _, l := range durableLessons {
+		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
+			const key, payload = "order-42", "charge 42 EUR"
+			store := l.store(t)
+			s := startServer(t, l.name, append(l.flags(store, time.Second), "-workers", "1", "-work", "60s")...)
+			conn := dial(t, s.addr)
+			if _, err := fmt.Fprintf(conn, "POST /jobs HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s", s.addr, key, len(payload), payload); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close() // the client never reads its answer
+			s.waitLog(t, "job 1 queued", 1)
+			s.signal(t, syscall.SIGKILL)
+			s.assertKilledBy(t, s.waitExit(t), syscall.SIGKILL)
 
-	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "1s")
-	for retry := 1; retry <= 2; retry++ {
-		if id := postKeyed(t, again, key, payload); id != 1 {
-			t.Fatalf("retry %d with the same Idempotency-Key: want id 1, got %d", retry, id)
-		}
-	}
-	if status, _ := getJob(t, again, 2); status != http.StatusNotFound {
-		t.Errorf("GET /jobs/2: want 404, got %d", status)
-	}
-	assertJob(t, waitDone(t, again, 1), 1, true)
-	if n := len(again.out.lines(fmt.Sprintf("job 1 already accepted with Idempotency-Key %q", key))); n != 2 || len(again.out.lines("job 1 queued")) != 0 {
-		t.Errorf("want both retries answered from the stored job\noutput:\n%s", again.out)
+			again := startServer(t, l.name, append(l.flags(store, time.Second), "-workers", "1", "-work", "100ms")...)
+			for retry := 1; retry <= 2; retry++ {
+				if id := postKeyed(t, again, key, payload); id != 1 {
+					t.Fatalf("retry %d with the same Idempotency-Key: want id 1, got %d", retry, id)
+				}
+			}
+			if status, _ := getJob(t, again, 2); status != http.StatusNotFound {
+				t.Errorf("GET /jobs/2: want 404, got %d", status)
+			}
+			assertJob(t, waitDoneWithin(t, again, 1, l.rescueWait), 1, true)
+			if n := len(again.out.lines(fmt.Sprintf("job 1 already accepted with Idempotency-Key %q", key))); n != 2 || len(again.out.lines("job 1 queued")) != 0 {
+				t.Errorf("want both retries answered from the stored job\noutput:\n%s", again.out)
+			}
+		})
 	}
 }
 
-// SIGTERM with too short a budget: the workers stop claiming (job 2 never
-// starts), the running job is cut and returned to the queue, and the
-// process exits 0: nothing is lost. A restart finishes both, and takes job
-// 1 from the queue at once, not through its lease.
+// SIGTERM with too short a budget: the workers stop taking jobs (job 2
+// never starts), the running job is cut and put back in the queue: nothing
+// is lost. 07 exits 0; 08 exits 1, the status of River's hard stop. A
+// restart finishes both, and takes job 1 from the queue at once, not
+// through a rescue.
 func TestRunningJobReturnedAtDeadline(t *testing.T) {
 	t.Parallel()
-	const budget = time.Second
-	db := jobsDB(t)
-	s := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "10s", "-timeout", budget.String())
-	ids := []int{postJob(t, s), postJob(t, s)}
-	s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
-	signalled := time.Now()
-	s.signal(t, syscall.SIGTERM)
-	s.assertExitedWith(t, s.waitExit(t), 0)
-	took := time.Since(signalled)
-	for text, want := range map[string]int{
-		fmt.Sprintf("job %d returned to the queue: cut short: shutdown budget of %s used up", ids[0], budget): 1,
-		fmt.Sprintf("job %d started", ids[1]):     0,
-		"2 job(s) stay queued for the next start": 1,
-		"Server exiting":                          1,
-	} {
-		if n := len(s.out.lines(text)); n != want {
-			t.Errorf("want %d line(s) %q, got %d\noutput:\n%s", want, text, n, s.out)
-		}
-	}
-	if took < budget || took > budget+5*time.Second {
-		t.Errorf("exit %s after the signal, want about %s", took.Round(time.Millisecond), budget)
-	}
+	for _, l := range durableLessons {
+		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
+			const budget = time.Second
+			store := l.store(t)
+			s := startServer(t, l.name, append(l.flags(store, 10*time.Second), "-workers", "1", "-work", "60s", "-timeout", budget.String())...)
+			ids := []int{postJob(t, s), postJob(t, s)}
+			s.waitLog(t, fmt.Sprintf("job %d started (attempt 1)", ids[0]), 1)
+			signalled := time.Now()
+			s.signal(t, syscall.SIGTERM)
+			s.assertExitedWith(t, s.waitExit(t), l.hardStopExit)
+			took := time.Since(signalled)
+			exiting := 1 - l.hardStopExit // "Server exiting" only with exit 0
+			for text, want := range map[string]int{
+				l.returned(ids[0], budget):                1,
+				fmt.Sprintf("job %d started", ids[1]):     0,
+				"2 job(s) stay queued for the next start": 1,
+				"Server exiting":                          exiting,
+			} {
+				if n := len(s.out.lines(text)); n != want {
+					t.Errorf("want %d line(s) %q, got %d\noutput:\n%s", want, text, n, s.out)
+				}
+			}
+			if took < budget || took > budget+5*time.Second {
+				t.Errorf("exit %s after the signal, want about %s", took.Round(time.Millisecond), budget)
+			}
 
-	// A 10 s lease: were job 1 still marked running, the restart could
-	// only rescue it after the lease, past this test's wait.
-	again := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "10s")
-	assertJob(t, waitDone(t, again, ids[0]), 2, false)
-	assertJob(t, waitDone(t, again, ids[1]), 1, false)
-	if n := len(again.out.lines("rescued")); n != 0 {
-		t.Errorf("a returned job needs no rescue\noutput:\n%s", again.out)
+			// 10 s: were job 1 still marked running, the restart could only
+			// rescue it after that, past this test's wait.
+			again := startServer(t, l.name, append(l.flags(store, 10*time.Second), "-workers", "1", "-work", "100ms")...)
+			assertJob(t, waitDone(t, again, ids[0]), l.attemptsAfterStop, false)
+			assertJob(t, waitDone(t, again, ids[1]), 1, false)
+			for _, rescue := range []string{"rescued", "JobRescuer"} {
+				if n := len(again.out.lines(rescue)); n != 0 {
+					t.Errorf("a returned job needs no rescue\noutput:\n%s", again.out)
+				}
+			}
+		})
 	}
 }
 
-// Two processes share one -db. SIGKILL one mid-job: the other rescues its
-// job and finishes every job, each effect once. SIGSTOP one past its lease
-// instead: the other rescues the job and runs it again. When the stalled
-// one wakes up (SIGCONT), its done transaction finds the job no longer its
-// own and applies nothing: still one effect. It wakes up once the other
-// finished the job (the row says done), or while the other still runs it:
-// the row says running, as it did for the stalled worker, and only the
-// attempt number, the fencing token, tells the two apart.
+// Two processes share one store. SIGKILL one mid-job: the other rescues
+// its job and finishes every job, each effect once (07 and 08). SIGSTOP
+// one past its lease instead (07; 08's own test is in river_test.go): the
+// other rescues the job and runs it again. When the stalled one wakes up
+// (SIGCONT), its done transaction finds the job no longer its own and
+// applies nothing: still one effect. It wakes up once the other finished
+// the job (the row says done), or while the other still runs it: the row
+// says running, as it did for the stalled worker, and only the attempt
+// number, the fencing token, tells the two apart.
 func TestTwoProcessesShareTheQueue(t *testing.T) {
 	t.Parallel()
-	t.Run("SIGKILL", func(t *testing.T) {
-		t.Parallel()
-		// 3 s leases: a renewal may come up to 2 s late on a busy machine
-		// before a live worker loses its job to a rescue.
-		db := jobsDB(t)
-		a := startDurable(t, db, "-workers", "1", "-work", "60s", "-lease", "3s")
-		b := startDurable(t, db, "-workers", "1", "-work", "100ms", "-lease", "3s")
-		var ids []int
-		for range 4 {
-			ids = append(ids, postJob(t, a))
-		}
-		cut := startedJob(t, a)
-		a.signal(t, syscall.SIGKILL)
-		a.assertKilledBy(t, a.waitExit(t), syscall.SIGKILL)
-
-		for _, id := range ids {
-			if id == cut {
-				assertJob(t, waitDone(t, b, id), 2, true)
-			} else {
-				assertJob(t, waitDone(t, b, id), 1, false)
+	for _, l := range durableLessons {
+		t.Run("SIGKILL/"+l.name, func(t *testing.T) {
+			t.Parallel()
+			// 3 s leases: a renewal may come up to 2 s late on a busy
+			// machine before a live worker loses its job to a rescue.
+			store := l.store(t)
+			a := startServer(t, l.name, append(l.flags(store, 3*time.Second), "-workers", "1", "-work", "60s")...)
+			b := startServer(t, l.name, append(l.flags(store, 3*time.Second), "-workers", "1", "-work", "100ms")...)
+			var ids []int
+			for range 4 {
+				ids = append(ids, postJob(t, a))
 			}
-		}
-		if len(b.out.lines(fmt.Sprintf("job %d rescued (attempt 2)", cut))) != 1 {
-			t.Errorf("want job %d rescued by the other process\noutput:\n%s", cut, b.out)
-		}
-		b.signal(t, syscall.SIGTERM)
-		b.assertExitedWith(t, b.waitExit(t), 0)
-	})
+			cut := startedJob(t, a)
+			a.signal(t, syscall.SIGKILL)
+			a.assertKilledBy(t, a.waitExit(t), syscall.SIGKILL)
+
+			for _, id := range ids {
+				if id == cut {
+					assertJob(t, waitDoneWithin(t, b, id, l.rescueWait), 2, true)
+				} else {
+					assertJob(t, waitDone(t, b, id), 1, false)
+				}
+			}
+			if len(b.out.lines(fmt.Sprintf(l.rescued, cut))) != 1 {
+				t.Errorf("want job %d rescued by the other process\noutput:\n%s", cut, b.out)
+			}
+			b.signal(t, syscall.SIGTERM)
+			b.assertExitedWith(t, b.waitExit(t), 0)
+		})
+	}
 	t.Run("SIGSTOP", func(t *testing.T) {
 		t.Parallel()
 		for _, tc := range []struct {

@@ -18,15 +18,16 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
-// examples are the programs under test, built once by TestMain.
-var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs"}
+// examples are the programs under test, built once by TestMain. 08-river
+// needs PostgreSQL: launch gives it a database of the suite's cluster.
+var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downtime", "05-load-balancer", "06-streaming", "07-durable-jobs", "08-river"}
 
 // gracefulExamples are the ones that must finish in-flight requests.
 // 05-load-balancer finishes them too, but keeps its listener open for its
 // drain delay: the shared drain tests (refused at once, prompt idle exit,
 // the timeout counted from the signal) do not hold for it; its own tests
 // are in loadbalancer_test.go.
-var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs"}
+var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs", "08-river"}
 
 // pitfalls are small wrong programs that the README's pitfalls point to,
 // built from testdata/pitfalls/NAME.
@@ -123,6 +124,10 @@ func runSuite(m *testing.M) int {
 		killBeforeTimeout(timeout)
 	}
 	code := m.Run()
+	if err := stopSuitePostgres(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
 	proc.ReapOrphans()
 	if left := leftovers(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left running after the suite: %v\n", left)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,9 +81,14 @@ func startBinary(t *testing.T, path string, args ...string) *server {
 	}
 }
 
-// launch starts the binary at path without waiting for it to listen.
+// launch starts the binary at path without waiting for it to listen. A
+// program that keeps its jobs in PostgreSQL (08-river) gets a new database
+// of its own, unless args name one: so it runs in every table.
 func launch(t *testing.T, path, addr string, args ...string) *server {
 	t.Helper()
+	if filepath.Base(path) == "08-river" && !slices.Contains(args, "-database-url") {
+		args = append([]string{"-database-url", database(t)}, args...)
+	}
 	s, err := proc.StartServer(path, addr, args...)
 	if err != nil {
 		t.Fatal(err)

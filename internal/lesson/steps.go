@@ -28,6 +28,9 @@ const (
 	// KillAndRestart: kill -9 mid-job, then started again on the same
 	// store (step 7).
 	KillAndRestart Shape = "kill-and-restart"
+	// SharedQueue: instances sharing one PostgreSQL queue, kill -9 to
+	// one mid-job, a rolling restart of the others (step 8).
+	SharedQueue Shape = "shared-queue"
 	// OpenCalls: a gRPC health Watch, a server stream and a slow call
 	// open at the signal, each a grpcurl (step 9).
 	OpenCalls Shape = "open-calls"
@@ -62,7 +65,8 @@ type Step struct {
 	// must have Answers answers before the next move.
 	Clients int
 	Answers int
-	// Instances run behind HAProxy (RollingRestart).
+	// Instances run behind HAProxy (RollingRestart), or share one
+	// PostgreSQL queue (SharedQueue).
 	Instances int
 	// Workers run the jobs (KillAndRestart).
 	Workers int
@@ -313,6 +317,46 @@ var Steps = []Step{
 		},
 	},
 	{
+		Number:  8,
+		Program: "08-river",
+		Shape:   SharedQueue,
+		Summary: []string{"runs as 3 instances sharing River's queue in PostgreSQL;",
+			"kill -9 to the one running job 1, a rolling restart of the",
+			"others: every job done, its effect once (needs PostgreSQL:",
+			"without it the whole demo leaves this step out and says so;",
+			"uses the 3 ports after PORT)"},
+		Needs:  "postgresql",
+		Builds: []string{"08-river"},
+		Title:  "08-river, three instances on River: kill -9 and a rolling restart",
+		Intro: func(t Timings) []string {
+			return []string{
+				"Three instances share one queue: River's tables in PostgreSQL. Four POST /jobs;",
+				fmt.Sprintf("each instance runs one job at a time (%s). kill -9 to the one running job 1:", RiverWork(t)),
+				"its row stays 'running'. The two others get SIGTERM one at a time (River's soft",
+				"stop lets their running job finish) and are started again. River's rescuer, in",
+				fmt.Sprintf("the leading instance, takes job 1 back once it is older than -rescue-after (%s),", RiverRescueAfter(t)),
+				"at its next sweep (every 30 s; a dead leader's term first, 15 s): up to a minute.",
+				"Every job done, its effect once.",
+			}
+		},
+		Flags: func(t Timings) []string {
+			return []string{"-workers", "1", "-work", RiverWork(t).String(),
+				"-rescue-after", RiverRescueAfter(t).String(), "-timeout", t.Timeout.String()}
+		},
+		Signal:    syscall.SIGKILL,
+		Instances: 3,
+		Jobs:      4,
+		Expect: []Verdict{
+			{Label: "job1", Want: "done, 2 attempts, 1 effect"},
+			{Label: "job2", Want: "done, 1 attempt, 1 effect"},
+			{Label: "job3", Want: "done, 1 attempt, 1 effect"},
+			{Label: "job4", Want: "done, 1 attempt, 1 effect"},
+			{Label: "killed", Want: "killed by SIGKILL"},
+			{Label: "stopped1", Want: "exit 0 (Server exiting)"},
+			{Label: "stopped2", Want: "exit 0 (Server exiting)"},
+		},
+	},
+	{
 		Number:  9,
 		Program: "09-grpc",
 		Shape:   OpenCalls,
@@ -420,4 +464,19 @@ func DurableWork(t Timings) time.Duration {
 // third of it) comes a whole job's time late on a busy machine.
 func DurableLease(t Timings) time.Duration {
 	return 2 * DurableWork(t)
+}
+
+// RiverWork is how long a job takes in the River step: half the budget,
+// so that a stopped instance's running job ends within it, and long
+// enough that job 1 still runs once every instance has started a job
+// (River's producers may wait for their next poll, every second, to fetch).
+func RiverWork(t Timings) time.Duration {
+	return t.Timeout / 2
+}
+
+// RiverRescueAfter is the River step's -rescue-after, each job's deadline
+// too: a job's time and 5 s, room for its completion's commit on a busy
+// machine. The rescue waits for River's sweep (every 30 s) anyway.
+func RiverRescueAfter(t Timings) time.Duration {
+	return RiverWork(t) + 5*time.Second
 }

@@ -38,6 +38,7 @@ type Guard struct {
 	processes  []*Process
 	successors []successor
 	dirs       []string
+	atExit     []func()
 	cleanup    sync.Once
 }
 
@@ -102,6 +103,15 @@ func (d *Guard) TempDir(pattern string) (string, error) {
 	d.dirs = append(d.dirs, dir)
 	d.mu.Unlock()
 	return dir, nil
+}
+
+// AtExit has the cleanup call f, after it ended the processes and before
+// it removes the folders: for what the driver started that is no process
+// of its own (a PostgreSQL cluster, which pg_ctl starts and leaves).
+func (d *Guard) AtExit(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.atExit = append(d.atExit, f)
 }
 
 // WatchSuccessors records where to find the successors the server p may
@@ -179,7 +189,7 @@ func (d *Guard) Exit(status int) {
 func (d *Guard) stop() {
 	d.mu.Lock()
 	d.stopping = true
-	processes, successors, dirs := d.processes, d.successors, d.dirs
+	processes, successors, dirs, atExit := d.processes, d.successors, d.dirs, d.atExit
 	d.mu.Unlock()
 	var pids []int
 	for _, s := range successors {
@@ -197,6 +207,9 @@ func (d *Guard) stop() {
 	}
 	for _, pid := range pids {
 		WaitPIDGone(pid, 2*time.Second)
+	}
+	for _, f := range atExit {
+		f()
 	}
 	for _, dir := range dirs {
 		_ = os.RemoveAll(dir)

@@ -179,3 +179,6 @@ func SecondsSince(t0, t time.Time) string {
 
 // LegendDurable is the legend of the durable step's timeline.
 const LegendDurable = "= running  . queued  ~ held by a dead worker's lease  o done  X killed  - server up"
+
+// LegendRiver is the legend of the River step's timeline.
+const LegendRiver = "= running  . queued  ~ 'running' in PostgreSQL until River's rescuer  o done  X killed  - server up"

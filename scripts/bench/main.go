@@ -17,6 +17,9 @@
 //	                the middle of a hey run, at several concurrency levels
 //	                (load.sh's run: scenario.RunLoad)
 //
+// With --durable it measures 07-durable-jobs against 08-river instead
+// (durable.go).
+//
 // Progress goes to stderr, the Markdown table to stdout:
 //
 //	scripts/bench.sh -n 5 > bench.md
@@ -53,7 +56,7 @@ const (
 	drainClients = 10      // requests in flight while measuring the drain
 )
 
-const usage = `Usage: bench.sh [-n RUNS]
+const usage = `Usage: bench.sh [-n RUNS] [--durable]
 
 Measures, for 02-graceful 03-workers, the exit time of an idle server, the
 drain overhead, and the requests cut / refused / served under load
@@ -61,6 +64,10 @@ drain overhead, and the requests cut / refused / served under load
 drain overhead with a stream open, 06-streaming beside 09-grpc.
 
   -n RUNS      how many times to measure everything, 1 to 50; default 5
+  --durable    measure 07-durable-jobs against 08-river (one and three
+               processes) instead, once: jobs/s, kill -9 -> done, jobs lost
+               and effects twice across a rolling restart (needs
+               PostgreSQL: DATABASE_URL, or initdb and pg_ctl; about 3 min)
   -h, --help   show this help
 
 Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
@@ -81,7 +88,7 @@ type bench struct {
 
 func main() {
 	d := proc.NewGuard("bench.sh")
-	runs, err := parse(os.Args[1:])
+	runs, durable, err := parse(os.Args[1:])
 	if err != nil {
 		d.Fail(err)
 	}
@@ -102,6 +109,10 @@ func main() {
 	}
 	if b.dir, err = d.TempDir("bench."); err != nil {
 		d.Fail(err)
+	}
+	if durable {
+		b.durable()
+		d.Exit(0)
 	}
 	if err := proc.BuildHey(b.dir); err != nil {
 		d.Failf("could not build hey: %v", err)
@@ -138,28 +149,31 @@ func main() {
 	d.Exit(0)
 }
 
-// parse reads the command line: the number of runs, 0 for --help.
-func parse(args []string) (int, error) {
-	runs := "5"
+// parse reads the command line: the number of runs, 0 for --help, and
+// whether to measure the durable lessons instead (--durable).
+func parse(args []string) (int, bool, error) {
+	runs, durable := "5", false
 	for ; len(args) > 0; args = args[1:] {
 		switch args[0] {
 		case "-h", "--help":
-			return 0, nil
+			return 0, false, nil
+		case "--durable":
+			durable = true
 		case "-n":
 			if len(args) < 2 {
-				return 0, fmt.Errorf("-n needs a number")
+				return 0, false, fmt.Errorf("-n needs a number")
 			}
 			args = args[1:]
 			runs = args[0]
 		default:
-			return 0, fmt.Errorf("unknown argument '%s' (try --help)", args[0])
+			return 0, false, fmt.Errorf("unknown argument '%s' (try --help)", args[0])
 		}
 	}
 	n, err := strconv.Atoi(runs)
 	if !regexp.MustCompile(`^[0-9]+$`).MatchString(runs) || err != nil || n < 1 || n > 50 {
-		return 0, fmt.Errorf("-n must be a number from 1 to 50, got '%s'", runs)
+		return 0, false, fmt.Errorf("-n must be a number from 1 to 50, got '%s'", runs)
 	}
-	return n, nil
+	return n, durable, nil
 }
 
 func (b *bench) addr() string { return "127.0.0.1:" + strconv.Itoa(b.port) }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/graceful-shutdown-lab/lab/internal/client"
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
+	"github.com/graceful-shutdown-lab/lab/internal/pgcluster"
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 	"github.com/graceful-shutdown-lab/lab/internal/report"
 	"golang.org/x/sys/unix"
@@ -88,12 +89,31 @@ var runners = map[lesson.Shape]func(d *demo, s lesson.Step){
 	lesson.RollingRestart:  (*demo).runRolling,
 	lesson.OpenConnections: (*demo).runStreaming,
 	lesson.KillAndRestart:  (*demo).runDurable,
+	lesson.SharedQueue:     (*demo).runRiver,
 	lesson.OpenCalls:       (*demo).runGRPC,
 }
 
 // missing is the one-line message for a command a step needs.
 func missing(command string) string {
+	if command == "postgresql" {
+		return pgcluster.ErrNotInstalled.Error()
+	}
 	return command + " is not installed: apt-get install " + command
+}
+
+// lacks reports whether what step s needs is missing: a command on PATH,
+// or PostgreSQL (DATABASE_URL's server, or initdb and pg_ctl, which
+// Debian keeps off PATH).
+func lacks(s lesson.Step) bool {
+	switch s.Needs {
+	case "":
+		return false
+	case "postgresql":
+		_, err := pgcluster.Binaries()
+		return err != nil && os.Getenv("DATABASE_URL") == ""
+	}
+	_, err := exec.LookPath(s.Needs)
+	return err != nil
 }
 
 // stepNumbers lists the steps for a person: "1, 2, 3, 4, 5, 6 or 7".
@@ -183,7 +203,7 @@ func main() {
 	// again at the end.
 	var leftOut []string
 	for _, s := range selected {
-		if _, err := exec.LookPath(s.Needs); s.Needs != "" && err != nil {
+		if lacks(s) {
 			if len(selected) == 1 {
 				fail("%s", missing(s.Needs))
 			}
@@ -191,10 +211,7 @@ func main() {
 		}
 	}
 	if len(leftOut) > 0 {
-		selected = slices.DeleteFunc(slices.Clone(selected), func(s lesson.Step) bool {
-			_, err := exec.LookPath(s.Needs)
-			return s.Needs != "" && err != nil
-		})
+		selected = slices.DeleteFunc(slices.Clone(selected), lacks)
 		d.leftOut = strings.Join(leftOut, "; ")
 		fmt.Println(d.leftOut)
 	}
