@@ -64,6 +64,7 @@ func run() error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		//lint:ignore ST1005 the post's own words: log.Fatal("Server Shutdown: ", err)
 		return fmt.Errorf("Server Shutdown: %w", err)
 	}
 	log.Println("Server exiting")
