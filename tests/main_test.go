@@ -29,9 +29,18 @@ var examples = []string{"01-basic", "02-graceful", "03-workers", "04-zero-downti
 // are in loadbalancer_test.go.
 var gracefulExamples = []string{"02-graceful", "03-workers", "04-zero-downtime", "06-streaming", "07-durable-jobs", "08-river"}
 
-// pitfalls are small wrong programs that the README's pitfalls point to,
-// built from testdata/pitfalls/NAME.
-var pitfalls = []string{"exit-on-serve-return", "log-fatal", "request-context", "streaming-no-hook", "grpc-no-deadline", "grpc-stop-at-once"}
+// pitfalls are small wrong programs that the README's pitfalls point to:
+// the name the tests start each by, and its package. Four are the starting
+// copies of the exercises (TEACHING.md), one program for both; the gRPC
+// ones live in testdata/pitfalls.
+var pitfalls = map[string]string{
+	"exit-on-serve-return": "./exercises/01-exit-on-serve-return",
+	"log-fatal":            "./exercises/02-log-fatal",
+	"request-context":      "./exercises/03-request-context",
+	"streaming-no-hook":    "./exercises/04-streaming-no-hook",
+	"grpc-no-deadline":     "./tests/testdata/pitfalls/grpc-no-deadline",
+	"grpc-stop-at-once":    "./tests/testdata/pitfalls/grpc-stop-at-once",
+}
 
 // grpcExamples speak gRPC, not HTTP: the HTTP tests skip them; their own
 // tests are in grpc_test.go.
@@ -91,9 +100,6 @@ func runSuite(m *testing.M) int {
 	for _, name := range grpcExamples {
 		pkgs = append(pkgs, "./"+name)
 	}
-	for _, name := range pitfalls {
-		pkgs = append(pkgs, "./tests/testdata/pitfalls/"+name)
-	}
 	// The drivers of demo.sh, load.sh and grade.sh: each script builds its
 	// driver on every run, a cost the many cases of a test need not pay
 	// each (one case of each runs the script itself).
@@ -105,6 +111,9 @@ func runSuite(m *testing.M) int {
 			return proc.BuildVersion(filepath.Join(binDir, newVersion, "04-zero-downtime"), "./04-zero-downtime", newVersion, raceEnabled)
 		},
 		func() error { return proc.BuildHey(binDir) },
+	}
+	for name, pkg := range pitfalls {
+		builds = append(builds, func() error { return proc.BuildAs(filepath.Join(binDir, name), pkg, raceEnabled) })
 	}
 	for name, pkg := range grpcTools {
 		builds = append(builds, func() error { return proc.BuildTool(binDir, name, pkg) })
