@@ -190,7 +190,7 @@ func run(addr string, delay, timeout, tick time.Duration) error {
 // whether the client has gone (CloseNotify), between two steps: it knows
 // nothing about a shutdown. gin's SSE example blocks its step on a message
 // channel and nothing else; under 02's shutdown a stream like that holds
-// Shutdown for its whole budget (tests/testdata/pitfalls/streaming-no-hook).
+// Shutdown for its whole budget (exercises/04-streaming-no-hook).
 // The step itself has to watch goingAway.
 func streamEvents(c *gin.Context, goingAway <-chan struct{}, tick time.Duration) {
 	// Send the headers now, not with the first tick: the client (a

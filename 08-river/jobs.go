@@ -86,6 +86,7 @@ func migrate(ctx context.Context, db *pgxpool.Pool) error {
 		return err
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		//lint:ignore ST1005 River is a name, capitalized
 		return fmt.Errorf("River's migrations: %w", err)
 	}
 	_, err = db.Exec(ctx, effectsSchema)
@@ -137,6 +138,7 @@ func newQueue(db *pgxpool.Pool, workers int, work, rescueAfter time.Duration) (*
 		Logger:               slog.Default(),
 	})
 	if err != nil {
+		//lint:ignore ST1005 River is a name, capitalized
 		return nil, fmt.Errorf("River: %w", err)
 	}
 	return &queue{client: client, db: db}, nil

@@ -161,6 +161,7 @@ func run(addr string, delay, drainDelay, timeout, tick time.Duration) error {
 		// handlers held a lock that Stop needs (grpc-go#9393).
 		srv.Stop()
 		<-stopped
+		//lint:ignore ST1005 the post's "Server Shutdown: " line, said of gRPC's GracefulStop
 		return fmt.Errorf("Server GracefulStop: %w, Stop cancelled the calls left", stopCtx.Err())
 	}
 

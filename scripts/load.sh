@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# load.sh: the lessons under load, side by side: SIGTERM mid-run, a new
-# version (--upgrade), clients that keep arriving (--arrival), a rolling
-# restart behind HAProxy (--rolling). See scripts/load/main.go.
+# load.sh SUBCOMMAND: the lessons under load, side by side: stop (SIGTERM
+# mid-run), upgrade (a new version), arrival (clients that keep arriving),
+# rolling (a rolling restart behind HAProxy). See scripts/load/main.go.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$(mktemp -d "${TMPDIR:-/tmp}/lab-load.XXXXXX")

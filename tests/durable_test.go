@@ -377,7 +377,9 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				const lease = 3 * time.Second
+				// Long enough that SIGSTOP lands before the first renewal (a
+				// third of it) on a busy machine: at 3 s, one came after 1.08 s.
+				const lease = 6 * time.Second
 				db := jobsDB(t)
 				a := startDurable(t, db, "-workers", "1", "-work", "2s", "-lease", lease.String())
 				posted := time.Now()
@@ -410,7 +412,10 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 				// the effect is written in it: one line, from the process
 				// that ran attempt 2, means the effect is attempt 2's.
 				assertJob(t, waitDone(t, b, id), 2, false)
+				// The log line follows the commit that GET /jobs/ID sees:
+				// wait for it before counting.
 				done := fmt.Sprintf("job %d done", id)
+				b.waitLog(t, done, 1)
 				if na, nb := len(a.out.lines(done)), len(b.out.lines(done)); na != 0 || nb != 1 {
 					t.Errorf("want %q once, from the process that took over; got %d and %d\noutputs:\n%s\n%s", done, na, nb, a.out, b.out)
 				}

@@ -81,9 +81,13 @@ func TestReadyzContract(t *testing.T) {
 	if first.Status != http.StatusServiceUnavailable || first.Body != "draining" || first.PID != pid {
 		t.Fatalf("after the signal: want 503 %q from pid %s, got %d %q from %q (err %v)", "draining", pid, first.Status, first.Body, first.PID, first.Err)
 	}
-	if failedAfter > 100*time.Millisecond {
-		t.Errorf("/readyz answered 503 %s after the signal, want within 100ms", failedAfter.Round(time.Millisecond))
+	// At once is a few milliseconds on an idle machine; the guard is a
+	// third of the drain delay, so that a busy machine passes and the
+	// balancer still has the rest of the delay to see the 503s.
+	if failedAfter > drainDelay/3 {
+		t.Errorf("/readyz answered 503 %s after the signal, want within %s", failedAfter.Round(time.Millisecond), drainDelay/3)
 	}
+	t.Logf("/readyz answered 503 %s after the signal", failedAfter.Round(time.Millisecond))
 	s.waitLog(t, "Draining: /readyz answers 503 from now on; still serving for 3s", 1)
 
 	// The drain: a new connection is served, its answer closes it.
@@ -203,7 +207,7 @@ func shortTempDir(t *testing.T) string {
 // and from keep-alive clients that never resend a request (client.NeverResend):
 // each instance in turn gets SIGTERM, exits, and is started again on its
 // port; the next one goes once HAProxy reports the new one UP
-// (scenario.RunRolling, which load.sh --rolling runs too). Same load, same
+// (scenario.RunRolling, which load.sh rolling runs too). Same load, same
 // HAProxy configuration, 02-graceful and 05-load-balancer side by side;
 // each case states its promise below.
 //
@@ -281,10 +285,10 @@ func TestRollingRestart(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			// load.sh --rolling judges its runs with scenario.RollingMismatches:
+			// load.sh rolling judges its runs with scenario.RollingMismatches:
 			// it must agree with the promises above.
 			if mismatches := scenario.RollingMismatches([]scenario.RollingResult{result}); len(mismatches) > 0 {
-				t.Errorf("load.sh --rolling's verdict contradicts this test's: %q", mismatches)
+				t.Errorf("load.sh rolling's verdict contradicts this test's: %q", mismatches)
 			}
 		})
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
-// scripts/load.sh --rolling, as a class would run it: 05-load-balancer and
+// scripts/load.sh rolling, as a class would run it: 05-load-balancer and
 // 02-graceful (with HAProxy's retries and without) restarted one by one
 // behind HAProxy under load from hey and from clients that never resend
 // (client.NeverResend), side by side, with the script's own verdict. The results
@@ -36,7 +36,7 @@ func TestLoadScriptRolling(t *testing.T) {
 		run := freePorts(t, 4)
 		addrs = run
 		_, port, _ := strings.Cut(run[0], ":")
-		cmd := exec.Command("bash", "scripts/load.sh", "--rolling", "--fast", "-c", "32", "--json", report)
+		cmd := exec.Command("bash", "scripts/load.sh", "rolling", "--fast", "-c", "32", "--json", report)
 		cmd.Dir = repoRoot()
 		cmd.Env = append(os.Environ(), "PORT="+port, "TMPDIR="+tmp)
 		// Registered first, so it runs after the script's own group is killed.

@@ -5,12 +5,27 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
+
+// remindExercise says, when a test of a pitfall fails, that the pitfall is
+// an exercise's starting copy, one a student may have fixed.
+func remindExercise(t *testing.T, name string) {
+	pkg := pitfalls[name]
+	if !strings.HasPrefix(pkg, "./exercises/") {
+		return
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s is the starting copy of an exercise, %s/main.go: if you fixed it, `git checkout exercises/` restores it", name, strings.TrimPrefix(pkg, "./"))
+		}
+	})
+}
 
 // `go run` builds the server and runs it as a child. A `kill` (SIGTERM)
 // aimed at the `go run` process ends the go tool only: the server never

@@ -55,6 +55,7 @@ type server struct {
 // test itself time out before cleanups run.
 func startServer(t *testing.T, name string, args ...string) *server {
 	t.Helper()
+	remindExercise(t, name)
 	return startBinary(t, filepath.Join(binDir, name), args...)
 }
 

@@ -46,8 +46,8 @@ func fates(s *server, ids []int) map[int][]string {
 	found := make(map[int][]string)
 	for _, id := range ids {
 		prefix := fmt.Sprintf("job %d ", id)
-		for _, line := range append(s.out.lines(prefix+"done"), s.out.lines(prefix+"abandoned")...) {
-			found[id] = append(found[id], line)
+		if lines := append(s.out.lines(prefix+"done"), s.out.lines(prefix+"abandoned")...); len(lines) > 0 {
+			found[id] = lines
 		}
 	}
 	return found

@@ -47,7 +47,10 @@ func ServerName(i int) string { return "app" + strconv.Itoa(i+1) }
 // Text is the configuration as a user would write it: a frontend, a
 // backend whose health check asks GET /readyz every 100 ms (two failures
 // take a server out, two successes put it back), the usual retries, the
-// HTTP log on stdout and an admin socket for the runtime API.
+// HTTP log on stdout and an admin socket for the runtime API. A check may
+// take 2 s (timeout check; without it, the 100 ms of inter): a draining
+// instance answers 503 at once, but on a busy machine a healthy one may
+// answer a check late, and must not be taken out for that.
 func (c HAProxyConfig) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
@@ -61,6 +64,7 @@ defaults
     timeout connect 5s
     timeout client 30s
     timeout server 30s
+    timeout check 2s
     retries %d
 
 frontend web

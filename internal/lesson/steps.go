@@ -436,7 +436,7 @@ const (
 )
 
 // RollingDrainDelay is 05's -drain-delay in a rolling restart, the demo's,
-// load.sh --rolling's and TestRollingRestart's (at PostTimings): HAProxy
+// load.sh rolling's and TestRollingRestart's (at PostTimings): HAProxy
 // needs fall × inter = 200 ms to see the 503s; the rest is room for a busy
 // machine, and time to watch.
 func RollingDrainDelay(t Timings) time.Duration {
@@ -446,7 +446,7 @@ func RollingDrainDelay(t Timings) time.Duration {
 	return 2 * time.Second
 }
 
-// RollingHandlerDelay is GET /'s -delay in load.sh --rolling and
+// RollingHandlerDelay is GET /'s -delay in load.sh rolling and
 // TestRollingRestart: a fast handler, so that the requests come often
 // and many fall into the moment when 02's port refuses connections (from
 // its listener closing until HAProxy's second failed check or the new

@@ -34,12 +34,12 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Build compiles each package (./01-basic, ./tests/testdata/pitfalls/x)
-// into dir, named after its folder, with one `go build -o`. We run the
-// binaries, never `go run`: a signal sent to `go run` reaches the go tool,
-// which dies and leaves the real server running (TestGoRunHidesSignals).
-// The go tool's temporary folder is inside dir too (GOTMPDIR), so that an
-// interrupted build leaves nothing behind once dir is removed.
+// Build compiles each package (./01-basic, ./09-grpc) into dir, named after
+// its folder, with one `go build -o`. We run the binaries, never `go run`:
+// a signal sent to `go run` reaches the go tool, which dies and leaves the
+// real server running (TestGoRunHidesSignals). The go tool's temporary
+// folder is inside dir too (GOTMPDIR), so that an interrupted build leaves
+// nothing behind once dir is removed.
 func Build(dir string, race bool, pkgs ...string) error {
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if race {
@@ -48,10 +48,21 @@ func Build(dir string, race bool, pkgs ...string) error {
 	return goBuild(dir, append(args, pkgs...))
 }
 
+// BuildAs builds pkg into out, for a program known by another name than
+// its folder's (the tests run ./exercises/02-log-fatal as log-fatal).
+func BuildAs(out, pkg string, race bool) error {
+	return buildOne(out, pkg, race)
+}
+
 // BuildVersion builds pkg into out with main.version set, the way a release
 // would (04-zero-downtime reports it in X-Version).
 func BuildVersion(out, pkg, version string, race bool) error {
-	args := []string{"build", "-o", out, "-ldflags", "-X main.version=" + version}
+	return buildOne(out, pkg, race, "-ldflags", "-X main.version="+version)
+}
+
+// buildOne builds one package into the file out, with extra build flags.
+func buildOne(out, pkg string, race bool, flags ...string) error {
+	args := append([]string{"build", "-o", out}, flags...)
 	if race {
 		args = append(args, "-race")
 	}

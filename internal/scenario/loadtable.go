@@ -14,7 +14,7 @@ import (
 // LoadReport is what load.sh --json writes: every program's results, and
 // the lines that say how they contradict the lesson (none: they match).
 type LoadReport struct {
-	Mode       string       `json:"mode"` // "shutdown", "upgrade" or "arrival"
+	Mode       string       `json:"mode"` // load.sh's subcommand: "stop", "upgrade" or "arrival"
 	Results    []LoadResult `json:"results"`
 	Mismatches []string     `json:"mismatches"`
 }
@@ -27,7 +27,7 @@ type LoadRow struct {
 }
 
 // ShutdownRows are the rows of load.sh's table, UpgradeRows those of
-// load.sh --upgrade (where Exit is about the old process).
+// load.sh upgrade (where Exit is about the old process).
 var (
 	ShutdownRows = []LoadRow{
 		{"SIGTERM at", func(r LoadResult) string { return report.Seconds(r.SignalAt) + "s" }},
@@ -160,7 +160,7 @@ func gracefulMismatches(r LoadResult, mayCut bool) []string {
 	return found
 }
 
-// UpgradeMismatches lists the results of load.sh --upgrade that contradict
+// UpgradeMismatches lists the results of load.sh upgrade that contradict
 // the lesson: both as ShutdownMismatches' graceful programs, and the new
 // process answers once the old one is gone and exits 0; the restart
 // refuses requests, the hand-over none, and its new process is v2 and is
@@ -247,7 +247,7 @@ func cutBy(text string) func(LoadResult) string {
 	return func(r LoadResult) string { return fmt.Sprint(r.CutBy[text]) }
 }
 
-// ArrivalMismatches lists the results of load.sh --arrival that contradict
+// ArrivalMismatches lists the results of load.sh arrival that contradict
 // the lesson. A stop (SIGTERM) refuses the clients that keep arriving once
 // the listener is closed, and exits 0 having answered only 200s; the
 // requests it cuts on the way are measured, not judged. 04's hand-over

@@ -401,7 +401,7 @@ func RunRolling(start proc.Starter, cfg RollingConfig) (RollingResult, error) {
 	return res, nil
 }
 
-// RollingReport is load.sh --rolling's --json report.
+// RollingReport is load.sh rolling's --json report.
 type RollingReport struct {
 	Mode       string          `json:"mode"` // "rolling"
 	Results    []RollingResult `json:"results"`
@@ -425,7 +425,7 @@ func (r RollingResult) Name() string {
 	return fmt.Sprintf("%s, retries %d", r.Program, r.Retries)
 }
 
-// RollingTable is load.sh --rolling's table of the results, one column
+// RollingTable is load.sh rolling's table of the results, one column
 // each.
 func RollingTable(results []RollingResult) report.Table {
 	t := report.Table{LabelWidth: 24, ColumnWidth: 29}
@@ -462,7 +462,7 @@ func RollingTable(results []RollingResult) report.Table {
 	return t
 }
 
-// RollingMismatches is load.sh --rolling's verdict: where the results
+// RollingMismatches is load.sh rolling's verdict: where the results
 // contradict the lesson (lesson.Promises). Every instance exits 0. A
 // program that leaves the balancer first (05) fails no request, hey's nor the other
 // clients' nor the probes', needs no retry (show stat, the log's retried

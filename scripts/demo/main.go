@@ -408,14 +408,20 @@ func (d *demo) build(selected []lesson.Step) {
 		d.w.T("Requests go to %s only. Timings: GET / takes %s, shutdown budget %s.", d.addr, d.t.Delay, d.t.Timeout),
 	}, nil)
 	d.show(quote("cd", d.root))
+	// One go build for them all: it links them side by side, and a folder
+	// as -o names each binary after its package.
+	build := []string{"go", "build", "-o", d.bin + string(filepath.Separator)}
 	for _, pkg := range pkgs {
 		// A folder of the checkout, or a tool of go.mod (its module path
 		// starts with a domain name).
 		if first, _, _ := strings.Cut(pkg, "/"); !strings.Contains(first, ".") {
 			pkg = "./" + pkg
 		}
-		d.run(d.root, proc.BuildCommand(filepath.Join(d.bin, filepath.Base(pkg)), pkg, "")...)
+		if !slices.Contains(build, pkg) {
+			build = append(build, pkg)
+		}
 	}
+	d.run(d.root, build...)
 	d.show(quote("cd", d.bin))
 }
 
@@ -774,7 +780,9 @@ func (d *demo) finish(start time.Time, jsonFile string) {
 			}
 		}
 	}
-	if jsonFile != "" {
+	// Interrupted, the demo writes no report: what the cleanup cut short
+	// is no result.
+	if jsonFile != "" && !d.drv.Interrupted() {
 		data, _ := json.MarshalIndent(struct {
 			Steps []stepResult `json:"steps"`
 		}{d.results}, "", "  ")

@@ -1,5 +1,5 @@
 // grade builds a student's copy of an exercise (exercises/NN-name, the
-// pitfall programs of tests/testdata/pitfalls as "find the bug" tasks),
+// pitfall programs the tests run, given as "find the bug" tasks),
 // starts it on a free loopback port, and runs the same black-box check the
 // tests run against the pitfall: real requests, a real SIGTERM, the answer,
 // the log and the exit status. It prints one line, PASS or FAIL with the

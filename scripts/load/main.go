@@ -1,40 +1,47 @@
-// Command load is scripts/load.sh: it puts each example under load, sends
-// it SIGTERM halfway through, and shows side by side what the load
-// generator (hey) saw: the answers it got, and its errors sorted into
-// refused / cut / timeout / other.
+// Command load is scripts/load.sh: the lessons under load, side by side.
+// Each subcommand runs a comparison, prints what the clients saw, and
+// judges it against the lesson:
+//
+//	stop     hey against each program, SIGTERM halfway through: 01-basic
+//	         cuts the requests it was serving; 02-graceful and 03-workers
+//	         answer every request they accepted, and only refuse new ones
+//	upgrade  a new version mid-run: 02-graceful stopped (SIGTERM) and
+//	         started again, which refuses clients until the new process
+//	         listens, against 04-zero-downtime upgraded in place (v2 moved
+//	         over its binary, then SIGHUP), which refuses none; then the
+//	         same with a 1 ms handler and keep-alive clients that never
+//	         resend a request, where only the hand-over cuts none
+//	arrival  clients that never resend, a fresh connection per request,
+//	         keep arriving while 02, 03 and 04 stop (SIGTERM) and while 04
+//	         hands over (SIGHUP): what a stop loses under traffic
+//	rolling  three instances behind HAProxy restarted one by one (see
+//	         rolling.go)
+//
+// hey's errors are sorted into refused / cut / timeout / other:
 //
 //	refused  the listener was already closed: harmless, a client can retry
 //	cut      the server accepted the request, then dropped it: data loss
 //
-// The lesson: 01-basic cuts the requests it was serving; 02-graceful and
-// 03-workers answer every request they accepted, and only refuse new ones.
-//
-// With --upgrade it compares two ways to put a new version in place under
-// the same load: 02-graceful stopped (SIGTERM) and started again, which
-// refuses clients until the new process listens, and 04-zero-downtime
-// upgraded in place (v2 moved over its binary, then SIGHUP), which refuses
-// none; then the same with a 1 ms handler and keep-alive clients that
-// never resend a request, where only the hand-over cuts none.
-//
-// With --arrival, clients that never resend, a fresh connection per
-// request, keep arriving while 02, 03 and 04 stop (SIGTERM) and while 04
-// hands over (SIGHUP): what a stop loses under traffic, by mechanism.
-//
-// It exits 1, naming the mismatch, when the numbers disagree with the
-// lesson, and 2 when it could not run at all. The run itself is
-// internal/scenario's (RunLoad, RunRestart, RunUpgrade), shared with bench.sh;
-// the clients that never resend are client.NeverResend (see neverresend.go).
+// Each subcommand has its own flag set. It exits 1, naming the mismatch,
+// when the numbers disagree with the lesson, and 2 when it could not run
+// at all. The runs themselves are internal/scenario's (RunLoad,
+// RunRestart, RunUpgrade, RunRolling), shared with bench.sh; the clients
+// that never resend are client.NeverResend (see neverresend.go).
 package main
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
@@ -42,216 +49,274 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
-// allPrograms are what load.sh runs by default; --upgrade runs 02-graceful
-// and 04-zero-downtime.
-var allPrograms = []string{"01-basic", "02-graceful", "03-workers"}
+// subcommand is one comparison load.sh runs.
+type subcommand struct {
+	name    string
+	summary string // its line in load.sh --help
+	about   string // the top of its own --help
+	// programs lists the PROGRAM arguments it takes, all of them its
+	// default; none: it takes none.
+	programs []string
+	// zHelp is -z's help; "": no -z (rolling runs until its restarts are
+	// done). zDefault and zFast are -z's default, without and with -fast.
+	zHelp, zDefault, zFast string
+	// check checks the options further; nil: nothing more to check.
+	check func(*options) error
+	// run runs it and returns the report --json writes and the mismatches.
+	run func(d *proc.Guard, opts *options, dir string) (report any, mismatches []string)
+}
 
-const usage = `Usage: load.sh [--fast] [-c N] [-z DURATION] [--json FILE] [PROGRAM...]
-       load.sh --upgrade [--fast] [-c N] [-z DURATION] [--json FILE]
-       load.sh --arrival [--fast] [-c N] [-z DURATION] [--json FILE]
-       load.sh --rolling [--fast] [-c N] [--json FILE]
-
-Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
+// subcommands, in the order load.sh --help lists them.
+var subcommands = []subcommand{
+	{
+		name:    "stop",
+		summary: "hey against each PROGRAM, SIGTERM mid-run: who cuts the requests it was serving",
+		about: `Runs hey against GET / of each PROGRAM (default: 01-basic 02-graceful 03-workers),
 sends the server SIGTERM in the middle of the run, and prints what hey saw.
-
-With --upgrade, the same load meets a new version put in place mid-run:
-02-graceful is stopped (SIGTERM), and once it has exited a new 02-graceful
-starts on the same port; 04-zero-downtime gets a v2 build moved over its
-binary, then SIGHUP, and hands its socket over. Expected: 02 refuses some
-requests (nothing listens in between), 04 none; neither cuts any.
+Expected: 01 cuts requests; 02 and 03 cut none, they only refuse new ones.`,
+		programs: []string{"01-basic", "02-graceful", "03-workers"},
+		zDefault: "4s", zFast: "2s",
+		zHelp: "how long hey runs (hey -z), a `DURATION` from 1s to 60s, like 3s or 1500ms,\n" +
+			"and 3 times GET /'s delay at least (default 4s, 2s with -fast)",
+		run: runStop,
+	},
+	{
+		name:    "upgrade",
+		summary: "a new version mid-run: 02 stopped and started again against 04's socket hand-over",
+		about: `The same load meets a new version put in place mid-run: 02-graceful is
+stopped (SIGTERM), and once it has exited a new 02-graceful starts on the
+same port; 04-zero-downtime gets a v2 build moved over its binary, then
+SIGHUP, and hands its socket over. Expected: 02 refuses some requests
+(nothing listens in between), 04 none; neither cuts any.
 Then both again with GET / answering in 1ms and clients that never resend
 a request, on keep-alive connections: 02 may refuse and cut requests
 (Shutdown closes connections whose next request may be on its way,
-counted, not judged); 04 refuses and cuts none.
-
-With --arrival, clients that never resend open a fresh connection per
-request and keep arriving, GET / answering in 1ms: 02-graceful, 03-workers
-and 04-zero-downtime get SIGTERM in the middle of the run, then
+counted, not judged); 04 refuses and cuts none.`,
+		zDefault: "4s", zFast: upgradeMinimum,
+		zHelp: "how long the clients run (hey -z), a `DURATION` from 3s to 60s, like 3s or\n" +
+			"1500ms, and 4 times GET /'s delay at least (default 4s, 3s with -fast): the\n" +
+			"signal goes after half of -z, the old process may take a delay to drain,\n" +
+			"or a second to let an idle keep-alive connection go, and the new one must\n" +
+			"still get requests before hey stops. If hey stops first all the same, that\n" +
+			"is a setup error (exit 2): use a longer -z",
+		check: checkUpgrade,
+		run:   runUpgrade,
+	},
+	{
+		name:    "arrival",
+		summary: "clients that keep arriving while 02, 03 and 04 stop, and while 04 hands over",
+		about: `Clients that never resend open a fresh connection per request and keep
+arriving, GET / answering in 1ms: 02-graceful, 03-workers and
+04-zero-downtime get SIGTERM in the middle of the run, then
 04-zero-downtime gets SIGHUP (v2 moved over its binary). Expected: each
 SIGTERM refuses the clients that arrive once the listener is closed and
 may cut some on the way (reset in the accept queue, EOF after the read,
-counted, not judged); the SIGHUP loses none.
+counted, not judged); the SIGHUP loses none.`,
+		zDefault: "4s", zFast: "2s",
+		zHelp: "how long the clients run, a `DURATION` from 1s to 60s, like 3s or 1500ms\n" +
+			"(default 4s, 2s with -fast)",
+		run: runArrival,
+	},
+	{
+		name:    "rolling",
+		summary: "three instances behind HAProxy restarted one by one: 05 against 02 (needs haproxy)",
+		about: `Puts three instances behind HAProxy (needs haproxy) and restarts them one
+by one under load (hey, and as many keep-alive clients that never resend)
+until the restart is done: 05-load-balancer, then 02-graceful with
+HAProxy's retries and without. Expected: 05 fails nothing and needs no
+retry. GET / takes 50ms. Uses PORT and the three ports after it.`,
+		run: runRolling,
+	},
+}
 
-  -c N          concurrent clients (hey -c; also the clients that never
-                resend), 1 to 1000; default 50
-  -z DURATION   how long the clients run (hey -z), 1s to 60s, like 3s or 1500ms,
-                and 3 times GET /'s delay at least; default 4s, 2s with --fast.
-                With --upgrade, 4 times the delay and 3s at least (default
-                4s, 3s with --fast): the signal goes after half of -z, the
-                old process may take a delay to drain, or a second to let an
-                idle keep-alive connection go, and the new one must still get
-                requests before hey stops. If hey stops first all the same,
-                that is a setup error (exit 2): use a longer -z
-  --fast        GET / takes 300ms instead of 1s, and the default -z is 2s
-                (3s with --upgrade)
-  --upgrade     compare 02-graceful and 04-zero-downtime as above (no PROGRAM)
-  --arrival     clients that keep arriving at the stop, as above (no PROGRAM)
-  --rolling     three instances behind HAProxy (needs haproxy), restarted one
-                by one under load (hey, and as many keep-alive clients that
-                never resend) until the restart is done: 05-load-balancer,
-                then 02-graceful with HAProxy's retries and without; 05
-                should fail nothing and need no retry. GET / takes
-                50ms; --fast shortens 05's drain delay from 2s to 1s. Uses PORT
-                and the three ports after it (no PROGRAM, no -z)
-  --json FILE   also write the results to FILE as JSON (what the tests read)
-  -h, --help    show this help
+const usage = `Usage: load.sh SUBCOMMAND [FLAGS]
 
-Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
+The lessons under load, side by side. Each subcommand prints what the
+clients saw and judges it against the lesson.
+
+Subcommands:
+%s
+Run 'load.sh SUBCOMMAND --help' for its flags.
+
+` + footer
+
+// footer ends every help text.
+const footer = `Environment: PORT (default 8080) is the port on 127.0.0.1 the servers use.
 Exit status: 0 the results match the lesson; 1 they do not (the lines
-after the table name each mismatch); 2 it could not run (bad option, busy
+after the table name each mismatch); 2 it could not run (bad flag, busy
 port, build failure, a server that never started or never stopped);
 130 or 143 when interrupted by SIGINT or SIGTERM.
 `
 
-// options are the command line, checked.
+// options are a subcommand's command line, checked.
 type options struct {
 	clients  int
 	duration string // hey -z, as given
-	delay    string // GET /'s delay: 1s, 300ms with --fast
-	upgrade  bool
-	arrival  bool
-	rolling  bool
+	delay    string // GET /'s delay: 1s, 300ms with -fast
+	fast     bool
 	jsonFile string
 	programs []string
 	port     int
 }
 
 func main() {
-	d := proc.NewGuard("load.sh")
-	opts, err := parse(os.Args[1:])
+	args := os.Args[1:]
+	i := -1
+	if len(args) > 0 {
+		i = slices.IndexFunc(subcommands, func(c subcommand) bool { return c.name == args[0] })
+	}
+	if i < 0 {
+		d := proc.NewGuard("load.sh")
+		switch {
+		case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+			fmt.Printf(usage, subcommandList())
+			d.Exit(0)
+		case len(args) == 0:
+			d.Failf("choose a subcommand: %s (try --help)", subcommandNames())
+		default:
+			d.Failf("unknown subcommand '%s'; choose from: %s (try --help)", args[0], subcommandNames())
+		}
+	}
+	c := subcommands[i]
+	d := proc.NewGuard("load.sh " + c.name)
+	opts, err := c.parse(args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		c.printHelp()
+		d.Exit(0)
+	}
 	if err != nil {
 		d.Fail(err)
-	}
-	if opts == nil { // --help
-		fmt.Print(usage)
-		d.Exit(0)
 	}
 	dir, err := d.TempDir("load.")
 	if err != nil {
 		d.Fail(err)
 	}
-	if opts.rolling {
-		runRolling(d, opts, dir) // it exits
-	}
-	var rep scenario.LoadReport
-	switch {
-	case opts.upgrade:
-		rep = runUpgrade(d, opts, dir)
-	case opts.arrival:
-		rep = runArrival(d, opts, dir)
-	default:
-		rep = runShutdown(d, opts, dir)
-	}
+	rep, mismatches := c.run(d, opts, dir)
 	if opts.jsonFile != "" && !d.Interrupted() {
 		data, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
 			d.Fail(err)
 		}
 	}
-	d.Exit(report.WriteVerdict(d.Stdout(), rep.Mismatches))
+	d.Exit(report.WriteVerdict(d.Stdout(), mismatches))
 }
 
-// parse reads the command line and the environment; nil options (and no
-// error) mean --help.
-func parse(args []string) (*options, error) {
-	conc, duration, fast := "50", "", false
-	opts := &options{}
-	for len(args) > 0 {
-		arg := args[0]
-		value := func(need string) (string, error) {
-			if len(args) < 2 {
-				return "", fmt.Errorf("%s needs %s", arg, need)
-			}
-			args = args[1:]
-			return args[0], nil
-		}
-		var err error
-		switch {
-		case arg == "-h" || arg == "--help":
-			return nil, nil
-		case arg == "--fast":
-			fast = true
-		case arg == "--upgrade":
-			opts.upgrade = true
-		case arg == "--arrival":
-			opts.arrival = true
-		case arg == "--rolling":
-			opts.rolling = true
-		case arg == "-c":
-			conc, err = value("a number")
-		case arg == "-z":
-			duration, err = value("a duration, like 3s")
-		case arg == "--json":
-			opts.jsonFile, err = value("a file name")
-		case strings.HasPrefix(arg, "-"):
-			err = fmt.Errorf("unknown option '%s' (try --help)", arg)
-		case !slices.Contains(opts.programs, arg): // once each
-			opts.programs = append(opts.programs, arg)
-		}
-		if err != nil {
-			return nil, err
-		}
-		args = args[1:]
+// subcommandList is load.sh --help's list, a line each.
+func subcommandList() string {
+	var b strings.Builder
+	for _, c := range subcommands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
 	}
+	return b.String()
+}
 
-	n, err := strconv.Atoi(conc)
-	if !digits.MatchString(conc) || err != nil || n < 1 || n > 1000 {
-		return nil, fmt.Errorf("-c must be a number from 1 to 1000, got '%s'", conc)
+// subcommandNames lists them for an error: "stop, upgrade, ...".
+func subcommandNames() string {
+	var names []string
+	for _, c := range subcommands {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// rawFlags are the flags as given, before any check.
+type rawFlags struct {
+	clients, duration, jsonFile string
+	fast                        bool
+}
+
+// flagSet is c's own flag set, writing into f. It prints nothing: main
+// prints the help, and an error as one line.
+func (c subcommand) flagSet(f *rawFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("load.sh "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.clients, "c", "", "`N` concurrent clients, 1 to 1000 (hey -c; also the clients that never\nresend; default 50)")
+	if c.name == "rolling" {
+		fs.BoolVar(&f.fast, "fast", false, "05's drain delay 1s instead of 2s")
+	} else {
+		fs.BoolVar(&f.fast, "fast", false, "GET / takes 300ms instead of 1s, and -z's default is shorter")
+	}
+	if c.zHelp != "" {
+		fs.StringVar(&f.duration, "z", "", c.zHelp)
+	}
+	fs.StringVar(&f.jsonFile, "json", "", "also write the results to `FILE` as JSON (what the tests read)")
+	return fs
+}
+
+// printHelp prints c's --help: what it does, its flags, the footer.
+func (c subcommand) printHelp() {
+	fs := c.flagSet(&rawFlags{})
+	fs.SetOutput(os.Stdout)
+	args := "[FLAGS]"
+	if len(c.programs) > 0 {
+		args = "[FLAGS] [PROGRAM...]"
+	}
+	fmt.Printf("Usage: load.sh %s %s\n\n%s\n\nFlags:\n", c.name, args, c.about)
+	fs.PrintDefaults()
+	fmt.Println("  -h, --help\n    \tshow this help")
+	fmt.Println()
+	fmt.Print(footer)
+}
+
+// parse reads c's command line (flags and PROGRAMs in any order) and the
+// environment. flag.ErrHelp means --help.
+func (c subcommand) parse(args []string) (*options, error) {
+	var f rawFlags
+	fs := c.flagSet(&f)
+	var programs []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%v (try --help)", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		programs, args = append(programs, fs.Arg(0)), fs.Args()[1:]
+	}
+	opts := &options{jsonFile: f.jsonFile, fast: f.fast}
+
+	if f.clients == "" {
+		f.clients = "50"
+	}
+	n, err := strconv.Atoi(f.clients)
+	if !digits.MatchString(f.clients) || err != nil || n < 1 || n > 1000 {
+		return nil, fmt.Errorf("-c must be a number from 1 to 1000, got '%s'", f.clients)
 	}
 	opts.clients = n
-	opts.delay, opts.duration = "1s", "4s"
-	if fast {
-		opts.delay, opts.duration = "300ms", "2s"
-		if opts.upgrade {
-			opts.duration = upgradeMinimum
+
+	if len(c.programs) == 0 && len(programs) > 0 {
+		return nil, fmt.Errorf("unknown argument '%s': %s takes no PROGRAM (try --help)", programs[0], c.name)
+	}
+	for _, name := range programs {
+		if !slices.Contains(c.programs, name) {
+			return nil, fmt.Errorf("unknown program '%s' (choose from: %s)", name, strings.Join(c.programs, " "))
 		}
-	}
-	if duration != "" {
-		opts.duration = duration
-	}
-	z, err := scenario.ParseDuration(opts.duration)
-	if err != nil {
-		return nil, fmt.Errorf("-z must be a duration like 3s, 1500ms or 1m, got '%s'", opts.duration)
-	}
-	if z < time.Second || z > time.Minute {
-		return nil, fmt.Errorf("-z must be from 1s to 60s, got '%s'", opts.duration)
-	}
-	// The signal goes at the first round of requests that starts after
-	// half of -z: a round must fit in the second half.
-	delay, _ := scenario.ParseDuration(opts.delay)
-	if z < 3*delay {
-		return nil, fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
-	}
-	if opts.upgrade {
-		// Half of -z, a round to drain (or 04's second for an idle
-		// keep-alive connection), and the new process must get requests.
-		if z < 4*delay {
-			return nil, fmt.Errorf("with --upgrade, -z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+		if !slices.Contains(opts.programs, name) { // once each
+			opts.programs = append(opts.programs, name)
 		}
-		if minimum, _ := scenario.ParseDuration(upgradeMinimum); z < minimum {
-			return nil, fmt.Errorf("with --upgrade, -z must be at least %s, got '%s'", upgradeMinimum, opts.duration)
-		}
-		if len(opts.programs) > 0 {
-			return nil, fmt.Errorf("--upgrade always runs 02-graceful and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
-		}
-	}
-	if opts.arrival {
-		if opts.upgrade {
-			return nil, fmt.Errorf("--arrival and --upgrade are two separate comparisons: choose one")
-		}
-		if len(opts.programs) > 0 {
-			return nil, fmt.Errorf("--arrival always runs 02-graceful, 03-workers and 04-zero-downtime; it takes no PROGRAM, got '%s'", strings.Join(opts.programs, " "))
-		}
-	}
-	if opts.rolling && (opts.upgrade || opts.arrival || len(opts.programs) > 0 || duration != "") {
-		return nil, fmt.Errorf("--rolling always runs 05-load-balancer and 02-graceful until the restart is done; it takes no --upgrade, --arrival, PROGRAM or -z")
 	}
 	if len(opts.programs) == 0 {
-		opts.programs = allPrograms
+		opts.programs = c.programs
 	}
-	for _, name := range opts.programs {
-		if !slices.Contains(allPrograms, name) {
-			return nil, fmt.Errorf("unknown program '%s' (choose from: %s)", name, strings.Join(allPrograms, " "))
+
+	opts.delay, opts.duration = "1s", c.zDefault
+	if f.fast {
+		opts.delay, opts.duration = "300ms", c.zFast
+	}
+	if c.zHelp != "" {
+		if f.duration != "" {
+			opts.duration = f.duration
+		}
+		if err := checkDuration(opts); err != nil {
+			return nil, err
+		}
+		if c.check != nil {
+			if err := c.check(opts); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -270,10 +335,43 @@ func parse(args []string) (*options, error) {
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
 
-// upgradeMinimum is --upgrade's shortest -z: after an upgrade, 04's old
+// checkDuration checks -z: from 1s to 60s, and, since the signal goes at
+// the first round of requests that starts after half of -z, long enough
+// for a round to fit in the second half.
+func checkDuration(opts *options) error {
+	z, err := scenario.ParseDuration(opts.duration)
+	if err != nil {
+		return fmt.Errorf("-z must be a duration like 3s, 1500ms or 1m, got '%s'", opts.duration)
+	}
+	if z < time.Second || z > time.Minute {
+		return fmt.Errorf("-z must be from 1s to 60s, got '%s'", opts.duration)
+	}
+	delay, _ := scenario.ParseDuration(opts.delay)
+	if z < 3*delay {
+		return fmt.Errorf("-z must be at least 3 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+	}
+	return nil
+}
+
+// upgradeMinimum is upgrade's shortest -z: after an upgrade, 04's old
 // process lets a keep-alive connection go once it has sat idle for a
 // second, and hey's pool may hold one.
 const upgradeMinimum = "3s"
+
+// checkUpgrade checks upgrade's -z: half of it, a round to drain (or 04's
+// second for an idle keep-alive connection), and the new process must
+// still get requests.
+func checkUpgrade(opts *options) error {
+	z, _ := scenario.ParseDuration(opts.duration)
+	delay, _ := scenario.ParseDuration(opts.delay)
+	if z < 4*delay {
+		return fmt.Errorf("-z must be at least 4 times as long as GET / takes (%s), got '%s'", opts.delay, opts.duration)
+	}
+	if minimum, _ := scenario.ParseDuration(upgradeMinimum); z < minimum {
+		return fmt.Errorf("-z must be at least %s, got '%s'", upgradeMinimum, opts.duration)
+	}
+	return nil
+}
 
 // config is one program's load run.
 func config(opts *options, dir, name string) scenario.LoadConfig {
@@ -288,27 +386,61 @@ func config(opts *options, dir, name string) scenario.LoadConfig {
 	}
 }
 
-// build builds hey and the programs into dir. hey is built once rather
-// than run as `go tool hey`: that would re-check the build on every run,
-// and its process would be the go command's, not hey's.
-func build(d *proc.Guard, dir string, programs ...string) {
-	if err := proc.BuildHey(dir); err != nil {
-		d.Failf("could not build hey: %v", err)
-	}
+// build builds hey and the programs into dir, and with versions also
+// 04-zero-downtime as v1 and v2 (04-zero-downtime-v1, -v2: each run starts
+// from v1, see install04, and an upgrade moves v2 over it). The go
+// commands run at once: each ends in links of its own. hey is built once
+// rather than run as `go tool hey`: that would re-check the build on every
+// run, and its process would be the go command's, not hey's.
+func build(d *proc.Guard, dir string, versions bool, programs ...string) {
 	pkgs := make([]string, len(programs))
 	for i, name := range programs {
 		pkgs[i] = "./" + name
 	}
-	if err := proc.Build(dir, false, pkgs...); err != nil {
-		d.Failf("could not build %s: %v", strings.Join(pkgs, " "), err)
+	builds := []func() error{
+		func() error {
+			if err := proc.BuildHey(dir); err != nil {
+				return fmt.Errorf("could not build hey: %v", err)
+			}
+			return nil
+		},
+		func() error {
+			if err := proc.Build(dir, false, pkgs...); err != nil {
+				return fmt.Errorf("could not build %s: %v", strings.Join(pkgs, " "), err)
+			}
+			return nil
+		},
+	}
+	const zd = "04-zero-downtime"
+	var tagged []string // the versions of 04 to build
+	if versions {
+		tagged = []string{"v1", "v2"}
+	}
+	for _, version := range tagged {
+		builds = append(builds, func() error {
+			if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
+				return fmt.Errorf("could not build ./%s (%s): %v", zd, version, err)
+			}
+			return nil
+		})
+	}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Go(func() { errs[i] = b() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			d.Fail(err)
+		}
 	}
 }
 
-// runShutdown is the normal mode: each program under load, SIGTERM
-// mid-run.
-func runShutdown(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
+// runStop is load.sh stop: each program under load, SIGTERM mid-run.
+func runStop(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
-	build(d, dir, opts.programs...)
+	build(d, dir, false, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range opts.programs {
@@ -328,15 +460,15 @@ func runShutdown(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	// The two subtleties behind the numbers: see scenario.BeginLoad and scenario.LoadRun.WaitAllInFlight.
 	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
 	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
-	return scenario.LoadReport{Mode: "shutdown", Results: results, Mismatches: scenario.ShutdownMismatches(results)}
+	mismatches := scenario.ShutdownMismatches(results)
+	return scenario.LoadReport{Mode: "stop", Results: results, Mismatches: mismatches}, mismatches
 }
 
-// runUpgrade is the --upgrade mode: a restart of 02 against 04's hand-over.
-func runUpgrade(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
+// runUpgrade is load.sh upgrade: a restart of 02 against 04's hand-over.
+func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
-	build(d, dir, "02-graceful")
-	build04(d, dir)
+	build(d, dir, true, "02-graceful")
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
@@ -364,19 +496,7 @@ func runUpgrade(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
 	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
-	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}
-}
-
-// build04 builds 04-zero-downtime into dir as v1 and v2
-// (04-zero-downtime-v1, -v2): each run starts from v1 (install04), and an
-// upgrade moves v2 over it.
-func build04(d *proc.Guard, dir string) {
-	const zd = "04-zero-downtime"
-	for _, version := range []string{"v1", "v2"} {
-		if err := proc.BuildVersion(filepath.Join(dir, zd+"-"+version), "./"+zd, version, false); err != nil {
-			d.Failf("could not build ./%s (%s): %v", zd, version, err)
-		}
-	}
+	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}, mismatches
 }
 
 // install04 puts v1 at 04-zero-downtime's path, where an earlier run may

@@ -23,7 +23,7 @@ func neverResend(opts *options, dir, name string, kind client.Connections) scena
 	return cfg
 }
 
-// runNeverResendUpgrade is the second half of --upgrade: the restart of
+// runNeverResendUpgrade is the second half of load.sh upgrade: the restart of
 // 02 against 04's hand-over again, with keep-alive clients that never
 // resend. It prints its table and returns its results and mismatches.
 func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario.LoadResult, []string) {
@@ -47,14 +47,13 @@ func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario
 	return results, scenario.NeverResendUpgradeMismatches(restart, upgrade)
 }
 
-// runArrival is the --arrival mode: clients that never resend, each
+// runArrival is load.sh arrival: clients that never resend, each
 // request on a fresh connection, keep arriving while 02, 03 and 04 stop
 // (SIGTERM), then while 04 hands over (SIGHUP).
-func runArrival(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
+func runArrival(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
 	const zd = "04-zero-downtime"
-	build(d, dir, "02-graceful", "03-workers")
-	build04(d, dir)
+	build(d, dir, true, "02-graceful", "03-workers")
 	fmt.Fprintf(out, "GET / answers in %s; %d clients that never resend, a fresh connection per request, -z %s; a signal in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range []string{"02-graceful", "03-workers", zd} {
@@ -83,5 +82,6 @@ func runArrival(d *proc.Guard, opts *options, dir string) scenario.LoadReport {
 	fmt.Fprintln(out, "cut: reset: connection reset by peer: completed by the kernel, never accepted, reset when the listener closed")
 	fmt.Fprintln(out, "cut: EOF:   unexpected EOF: accepted, the request read after Shutdown began, closed without an answer")
 	fmt.Fprintln(out, "SIGHUP:     04 hands its socket over: it never closes, and the old process answers every request it reads")
-	return scenario.LoadReport{Mode: "arrival", Results: results, Mismatches: scenario.ArrivalMismatches(results)}
+	mismatches := scenario.ArrivalMismatches(results)
+	return scenario.LoadReport{Mode: "arrival", Results: results, Mismatches: mismatches}, mismatches
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -16,7 +14,7 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/scenario"
 )
 
-// rollingRuns are --rolling's side by side: the same load, the same
+// rollingRuns are load.sh rolling's side by side: the same load, the same
 // HAProxy; 05 checked on /readyz, 02 (which has none) on a connect; 02
 // once with HAProxy's usual retries and once without.
 var rollingRuns = []struct {
@@ -29,18 +27,18 @@ var rollingRuns = []struct {
 	{"02-graceful", 0, ""},
 }
 
-// runRolling is the --rolling mode: three instances behind HAProxy on
+// runRolling is load.sh rolling: three instances behind HAProxy on
 // PORT (the instances on the three ports after it), restarted one by one
 // under load from hey and from as many keep-alive clients that never
-// resend (client.NeverResend); it prints the table and the verdict
-// (scenario.RollingMismatches, TestRollingRestart's too), writes --json, and
-// exits.
-func runRolling(d *proc.Guard, opts *options, dir string) {
+// resend (client.NeverResend); it prints the table and returns the report
+// and its mismatches (scenario.RollingMismatches, TestRollingRestart's
+// too).
+func runRolling(d *proc.Guard, opts *options, dir string) (any, []string) {
 	out := d.Stdout()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		d.Fail(errors.New(haproxy.HAProxyMissing))
 	}
-	build(d, dir, "02-graceful", "05-load-balancer")
+	build(d, dir, false, "02-graceful", "05-load-balancer")
 	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
 	var instances []string
 	for i := 1; i <= 3; i++ {
@@ -51,7 +49,7 @@ func runRolling(d *proc.Guard, opts *options, dir string) {
 		instances = append(instances, addr)
 	}
 	timings := lesson.PostTimings
-	if opts.delay == "300ms" {
+	if opts.fast {
 		timings = lesson.FastTimings
 	}
 	drainDelay, delay := lesson.RollingDrainDelay(timings).String(), lesson.RollingHandlerDelay.String()
@@ -87,12 +85,6 @@ func runRolling(d *proc.Guard, opts *options, dir string) {
 	fmt.Fprintln(out, "HAProxy retried:    connections refused by an instance, retried on it after 1 s (show stat's wretr)")
 	fmt.Fprintln(out, "stalled by a retry: requests whose log line shows a retry or a connect of 1 s or more")
 	fmt.Fprintln(out, "DOWN before:        HAProxy's runtime API showed the instance DOWN before it logged 'Shutdown Server'")
-	rep := scenario.RollingReport{Mode: "rolling", Results: results, Mismatches: scenario.RollingMismatches(results)}
-	if opts.jsonFile != "" && !d.Interrupted() {
-		data, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
-			d.Fail(err)
-		}
-	}
-	d.Exit(report.WriteVerdict(out, rep.Mismatches))
+	mismatches := scenario.RollingMismatches(results)
+	return scenario.RollingReport{Mode: "rolling", Results: results, Mismatches: mismatches}, mismatches
 }

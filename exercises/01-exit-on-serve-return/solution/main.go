@@ -1,7 +1,12 @@
-// The solution to exercise 01: main waits until Shutdown has returned, that
-// is until every request in flight has been answered, before it says
-// "Server exiting" and ends. ListenAndServe returns ErrServerClosed the
-// moment Shutdown starts, so its return is no sign that the work is done.
+// The solution to exercise 01. The starting copy, which the tests run as
+// the pitfall exit-on-serve-return, calls Shutdown at the signal but lets
+// main end as soon as ListenAndServe returns. ListenAndServe returns
+// ErrServerClosed the moment Shutdown starts, so its return is no sign that
+// the work is done: the process exits, and reports success, while requests
+// are still in flight.
+//
+// Here main waits until Shutdown has returned, that is until every request
+// in flight has been answered, before it says "Server exiting" and ends.
 package main
 
 import (

@@ -1,7 +1,13 @@
-// The solution to exercise 03: every request's context derives from the
-// signal's context (http.Server.BaseContext), so the signal cancels it.
-// The handler that waits on c.Request.Context() then stops early and
-// answers 503, and Shutdown has nothing left to wait for.
+// The solution to exercise 03. In the starting copy, which the tests run as
+// the pitfall request-context, the handler waits on the request's context,
+// expecting Shutdown to cancel it. Shutdown never does: it only waits. The
+// handler answers 200 as if nothing happened; a handler that must stop
+// early needs its own signal (like 03-workers' jobs).
+//
+// Here every request's context derives from the signal's context
+// (http.Server.BaseContext), so the signal cancels it. The handler that
+// waits on c.Request.Context() then stops early and answers 503, and
+// Shutdown has nothing left to wait for.
 package main
 
 import (
