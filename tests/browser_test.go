@@ -25,10 +25,7 @@ func requireChromium(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(proc.ChromiumMissing)
-		}
-		t.Skip(proc.ChromiumMissing)
+		missing(t, proc.ChromiumMissing)
 	}
 	return path
 }

@@ -258,10 +258,7 @@ func requireCommand(t *testing.T, command string) {
 		return
 	}
 	if _, err := exec.LookPath(command); command != "" && err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed", command)
-		}
-		t.Skipf("%s is not installed", command)
+		missing(t, command+" is not installed")
 	}
 }
 

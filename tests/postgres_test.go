@@ -53,8 +53,8 @@ func startCluster() (*pgcluster.Cluster, error) {
 func requirePostgres(t *testing.T, err error) {
 	t.Helper()
 	switch {
-	case errors.Is(err, pgcluster.ErrNotInstalled) && os.Getenv("CI") != "true":
-		t.Skip(err)
+	case errors.Is(err, pgcluster.ErrNotInstalled):
+		missing(t, err)
 	case err != nil:
 		t.Fatal(err)
 	}
