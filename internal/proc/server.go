@@ -164,22 +164,15 @@ func FreePorts(n int) ([]string, error) {
 	}
 	handedOut.Lock()
 	defer handedOut.Unlock()
-	for range 100 {
-		first := from + rand.IntN(low-n-from)
-		var addrs []string
-		for port := first; port < first+n; port++ {
-			if handedOut.ports[port] {
-				break
-			}
-			addr := "127.0.0.1:" + strconv.Itoa(port)
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				break
-			}
-			ln.Close()
-			addrs = append(addrs, addr)
-		}
-		if len(addrs) == n {
+	// Look from a random place, then on through the whole range (wrapping
+	// round), stepping past a port that is taken: a long test run that has
+	// handed out thousands of ports still finds a run where there is one.
+	span := low - n - from
+	start := rand.IntN(span)
+	for tried := 0; tried < span; {
+		first := from + (start+tried)%span
+		addrs, taken := freeRun(first, n)
+		if taken < 0 {
 			for port := first; port < first+n; port++ {
 				handedOut.ports[port] = true
 			}
@@ -188,6 +181,27 @@ func FreePorts(n int) ([]string, error) {
 			}
 			return addrs, nil
 		}
+		tried += taken + 1
 	}
 	return nil, fmt.Errorf("found no %d free consecutive ports below %d", n, low)
+}
+
+// freeRun returns the n loopback addresses from port first on if each is
+// free and not handed out yet; otherwise it returns how far into the run
+// the first taken port is. The caller holds handedOut.
+func freeRun(first, n int) (addrs []string, taken int) {
+	for k := range n {
+		port := first + k
+		if handedOut.ports[port] {
+			return nil, k
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, k
+		}
+		ln.Close()
+		addrs = append(addrs, addr)
+	}
+	return addrs, -1
 }
