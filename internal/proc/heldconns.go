@@ -45,19 +45,7 @@ func HoldsConnection(pid, serverPort int, client net.Addr) (bool, error) {
 	if len(inodes) == 0 {
 		return false, nil
 	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return false, err
-	}
-	for _, fd := range fds {
-		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-		for _, inode := range inodes {
-			if target == "socket:["+inode+"]" {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
+	return holdsSocket(pid, inodes)
 }
 
 // WaitHeld polls until the process pid holds the server's end of conn (see

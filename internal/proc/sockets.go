@@ -53,6 +53,12 @@ func ListensOn(pid, port int) (bool, error) {
 	if err != nil || len(inodes) == 0 {
 		return false, err
 	}
+	return holdsSocket(pid, inodes)
+}
+
+// holdsSocket reports whether the process pid has one of the sockets
+// inodes (from /proc/net/tcp) among its open files.
+func holdsSocket(pid int, inodes []string) (bool, error) {
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return false, err
