@@ -340,12 +340,16 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 			// machine before a live worker loses its job to a rescue.
 			store := l.store(t)
 			a := startServer(t, l.name, append(l.flags(store, 3*time.Second), "-workers", "1", "-work", "60s")...)
-			b := startServer(t, l.name, append(l.flags(store, 3*time.Second), "-workers", "1", "-work", "100ms")...)
 			var ids []int
 			for range 4 {
 				ids = append(ids, postJob(t, a))
 			}
 			cut := startedJob(t, a)
+			// The second process starts once the first holds a job: started
+			// at once beside it, it could take every job first on an idle
+			// machine (08-river's did, in three quiet runs of three), and
+			// there would be nothing to kill mid-job.
+			b := startServer(t, l.name, append(l.flags(store, 3*time.Second), "-workers", "1", "-work", "100ms")...)
 			a.signal(t, syscall.SIGKILL)
 			a.assertKilledBy(t, a.waitExit(t), syscall.SIGKILL)
 
