@@ -348,9 +348,13 @@ func TestDemoInterrupted(t *testing.T) {
 			env := []string{"PATH=" + pathWithout(t, "haproxy")}
 			demo, port, tmp := startDemoWith(t, env, "", append([]string{"--fast", "--no-pause"}, tc.args...)...)
 			// The demo first builds its programs, then shows `cd` into
-			// their folder: the build, slow on a busy machine, counts
-			// against no wait for a step's line.
-			if err := demo.WaitLog("$ cd "+tmp+"/graceful-demo.", 1, scriptTimeout); err != nil {
+			// their folder: the build, slow on a busy machine when the
+			// sources changed, counts against no wait for a step's line.
+			builds, err := proc.CacheDir("demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := demo.WaitLog("$ cd "+builds, 1, scriptTimeout); err != nil {
 				t.Fatalf("the demo's build: %v\noutput:\n%s", err, demo.out)
 			}
 			seen := map[string]int{}

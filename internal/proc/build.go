@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,27 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// CacheDir is a folder for builds that is kept from one run to the next,
+// in the user's cache folder beside Go's own build cache: go build finds a
+// binary there up to date (its build ID names every input: sources, flags,
+// -race) and skips the link, most of a warm run's build time. There is one
+// folder per checkout, so two clones never run each other's binaries, and
+// one per use ("demo", "tests-race"), so each use's builds have their own
+// flags.
+func CacheDir(use string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir() // no $HOME: still one folder per user's machine
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(cache, "graceful-shutdown-lab", fmt.Sprintf("%s-%x", use, sum[:6]))
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // Build compiles each package (./01-basic, ./09-grpc) into dir, named after

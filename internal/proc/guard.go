@@ -12,17 +12,6 @@ import (
 	"time"
 )
 
-// RemoveDriverDir removes the folder a script's entry point built its Go
-// driver into ($LAB_DRIVER_DIR): the driver runs from it, and Linux keeps
-// a running binary whose file is gone, so nothing is left behind once it
-// exits, however it exits.
-func RemoveDriverDir() {
-	if dir := os.Getenv("LAB_DRIVER_DIR"); dir != "" {
-		_ = os.RemoveAll(dir)
-		_ = os.Unsetenv("LAB_DRIVER_DIR")
-	}
-}
-
 // ErrInterrupted is what Guard.Start returns once the driver is stopping.
 var ErrInterrupted = errors.New("interrupted")
 
@@ -51,11 +40,9 @@ type successor struct {
 	pidFile string
 }
 
-// NewGuard removes the driver's own build folder (see RemoveDriverDir)
-// and catches SIGINT and SIGTERM: from now on they end everything the
+// NewGuard catches SIGINT and SIGTERM: from now on they end everything the
 // driver started and exit 128+N. A second Ctrl+C does not cut that short.
 func NewGuard(name string) *Guard {
-	RemoveDriverDir()
 	d := &Guard{name: name}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

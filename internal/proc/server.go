@@ -117,9 +117,7 @@ func isTimeout(err error) bool {
 // its port, once something answered there: whoever answered may be
 // another process on a busy port (then ErrPortBusy).
 func (s *Server) OwnsPort() error {
-	_, portText, _ := net.SplitHostPort(s.Addr)
-	port, _ := strconv.Atoi(portText)
-	ours, err := ListensOn(s.PID(), port)
+	ours, err := ListensOn(s.PID(), s.Addr)
 	if err != nil {
 		return fmt.Errorf("%w (%v): %s", ErrPortBusy, err, s.Process.LastLine())
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -103,13 +102,11 @@ func RestartOne(h *haproxy.HAProxy, i int, old *proc.Server, signal func(*proc.S
 		}
 	}
 	defer probes.Wait()
-	_, portText, _ := net.SplitHostPort(old.Addr)
-	port, _ := strconv.Atoi(portText)
 	listenerClosed := func() bool {
 		if _, ok := old.Out.First("Shutdown Server"); !ok {
 			return false
 		}
-		ours, err := proc.ListensOn(old.PID(), port)
+		ours, err := proc.ListensOn(old.PID(), old.Addr)
 		return err == nil && !ours
 	}
 	deadline := time.Now().Add(limit)

@@ -113,7 +113,7 @@ func main() {
 	if err := proc.RequireFreePort(b.addr()); err != nil {
 		d.Fail(err)
 	}
-	if b.dir, err = d.TempDir("bench."); err != nil {
+	if b.dir, err = proc.CacheDir("bench"); err != nil {
 		d.Fail(err)
 	}
 	if durable {

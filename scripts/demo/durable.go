@@ -30,7 +30,7 @@ func (d *demo) runDurable(step lesson.Step) {
 	})
 
 	firstUp := time.Now()
-	first := d.launch(step.Program, flags...)
+	first := d.launch(d.bin, step.Program, flags...)
 	var posts []*request
 	for i := 1; i <= step.Jobs; i++ {
 		posts = append(posts, d.sendNow(fmt.Sprintf("job%d", i), "POST", "/jobs"))
@@ -45,7 +45,7 @@ func (d *demo) runDurable(step lesson.Step) {
 	d.note("%s; start it again on the same jobs.db", d.w.Phrase(proc.ExitText(firstState)))
 
 	secondUp := time.Now()
-	second := d.launch(step.Program, flags...)
+	second := d.launch(d.bin, step.Program, flags...)
 	// One job after the other: each takes work, and a rescue comes within
 	// a lease and a quarter. The wait is for the next job's line, so a
 	// busy machine that runs them slowly gets all the time it needs, and a

@@ -32,7 +32,7 @@ func (d *demo) runGRPC(step lesson.Step) {
 		{"kill -TERM <server pid>", d.w.T("once 'Slow started' is logged")},
 	}))
 
-	s := d.launch(program, flags...)
+	s := d.launch(d.bin, program, flags...)
 	d.stepT0 = time.Now()
 	watch, watchSent := d.background(watchArgs)
 	d.waitOutput(watch, `"SERVING"`)

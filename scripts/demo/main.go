@@ -140,8 +140,8 @@ type demo struct {
 	pause   bool
 	addr    string
 	root    string // the checkout
-	work    string // the temporary folder: binaries, PID file
-	bin     string // work/bin, where the servers run from
+	work    string // the temporary folder: the upgrade's builds, PID file, HAProxy's files
+	bin     string // the build folder, kept between runs: the servers run from there
 	stepT0  time.Time
 	results []stepResult
 	leftOut string // why a step is left out (no haproxy), or empty
@@ -358,7 +358,10 @@ func (d *demo) run(dir string, args ...string) {
 	d.show(quote(args...))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOTMPDIR="+d.work)
+	// The go command's own temporary folder beside the build folder: a
+	// build then moves into place with one rename, and two demos that
+	// build at once never see a half-written binary.
+	cmd.Env = append(os.Environ(), "GOTMPDIR="+d.bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		d.die("%s failed: %v\n%s", quote(args...), err, out)
 	}
@@ -378,10 +381,10 @@ func (d *demo) kill(sig syscall.Signal, pid int) time.Time {
 // --------------------------------------------------------------- servers --
 
 func (d *demo) pidFile() string {
-	if d.bin == "" {
+	if d.work == "" {
 		return ""
 	}
-	return filepath.Join(d.bin, lesson.PIDFile)
+	return filepath.Join(d.work, lesson.PIDFile)
 }
 
 // build compiles the programs the steps need, as a person would.
@@ -390,7 +393,9 @@ func (d *demo) build(selected []lesson.Step) {
 	if d.work, err = d.drv.TempDir("graceful-demo."); err != nil {
 		d.die("%v", err)
 	}
-	d.bin = filepath.Join(d.work, "bin")
+	if d.bin, err = proc.CacheDir("demo"); err != nil {
+		d.die("%v", err)
+	}
 	var pkgs []string
 	for _, s := range selected {
 		pkgs = append(pkgs, s.Builds...)
@@ -425,14 +430,14 @@ func (d *demo) build(selected []lesson.Step) {
 	d.show(quote("cd", d.bin))
 }
 
-// launch starts ./program from the build folder and waits until it listens.
-func (d *demo) launch(program string, flags ...string) *proc.Server {
+// launch starts ./program from the folder dir and waits until it listens.
+func (d *demo) launch(dir, program string, flags ...string) *proc.Server {
 	if err := proc.RequireFreePort(d.addr); err != nil {
 		d.die("%v", err)
 	}
 	args := append([]string{"-addr", d.addr}, flags...)
 	d.show(quote(append([]string{"GIN_MODE=release", "./" + program}, append(args, "&")...)...))
-	s, err := d.drv.StartServer(filepath.Join(d.bin, program), d.addr, flags...)
+	s, err := d.drv.StartServer(filepath.Join(dir, program), d.addr, flags...)
 	if err != nil {
 		d.die("%v", err)
 	}
@@ -578,7 +583,7 @@ func (d *demo) runInFlight(step lesson.Step) {
 		d.w.T("%s          # once the port is closed", d.curlLine(client.CurlStatus, step.Late.Method, step.Late.Path)))
 	d.beginStep(step, commands)
 
-	s := d.launch(step.Program, flags...)
+	s := d.launch(d.bin, step.Program, flags...)
 	var requests []*request
 	for i := 1; i <= step.Gets; i++ {
 		if i > 1 {

@@ -77,20 +77,21 @@ func (d *demo) runRolling(step lesson.Step) {
 		}
 		servers = append(servers, s)
 	}
-	cfg := haproxy.HAProxyConfig{Listen: d.addr, Servers: addrs, Retries: 3, Socket: filepath.Join(d.bin, "admin.sock"), HealthCheck: "/readyz"}
-	if err := os.WriteFile(filepath.Join(d.bin, "haproxy.cfg"), []byte(cfg.Text()), 0o644); err != nil {
+	cfg := haproxy.HAProxyConfig{Listen: d.addr, Servers: addrs, Retries: 3, Socket: filepath.Join(d.work, "admin.sock"), HealthCheck: "/readyz"}
+	config := filepath.Join(d.work, "haproxy.cfg")
+	if err := os.WriteFile(config, []byte(cfg.Text()), 0o644); err != nil {
 		d.die("%v", err)
 	}
-	d.show("cat haproxy.cfg")
-	text, err := exec.Command("cat", filepath.Join(d.bin, "haproxy.cfg")).Output()
+	d.show(quote("cat", config))
+	text, err := exec.Command("cat", config).Output()
 	if err != nil {
 		d.die("cat haproxy.cfg: %v", err)
 	}
 	for line := range strings.Lines(string(text)) {
 		d.result(strings.TrimRight(line, "\n"))
 	}
-	d.show("haproxy -db -f haproxy.cfg &")
-	h, err := haproxy.StartHAProxy(d.drv.Start, d.bin, cfg, 10*time.Second)
+	d.show(quote("haproxy", "-db", "-f", config) + " &")
+	h, err := haproxy.StartHAProxy(d.drv.Start, d.work, cfg, 10*time.Second)
 	if err != nil {
 		d.die("%v", err)
 	}

@@ -29,7 +29,7 @@ func (d *demo) runStreaming(step lesson.Step) {
 		{"kill -TERM <server pid>", d.w.T("once 'GET / started' is logged")},
 	}))
 
-	s := d.launch(program, flags...)
+	s := d.launch(d.bin, program, flags...)
 	d.stepT0 = time.Now()
 	d.note("open http://%s/live in a browser to watch the stop as a page sees it", d.addr)
 	stream, streamSent := d.background(streamArgs)

@@ -118,14 +118,16 @@ func (d *demo) runUpgrade(step lesson.Step) {
 		d.w.T("kill -TERM <v2 pid>       # once each client has %d answers from v2, and the load stopped", step.Answers))
 	d.beginStep(step, lines)
 
+	// v1 and v2 are this run's own, built into its temporary folder: the
+	// upgrade moves v2 over v1 there.
 	d.show(quote("cd", d.root))
 	for _, c := range commands {
-		c[len(c)-2] = filepath.Join(d.bin, c[len(c)-2]) // -o into the build folder
+		c[len(c)-2] = filepath.Join(d.work, c[len(c)-2]) // -o into the run's folder
 		d.run(d.root, c...)
 	}
-	d.show(quote("cd", d.bin))
+	d.show(quote("cd", d.work))
 
-	old := d.launch(program, flags...)
+	old := d.launch(d.work, program, flags...)
 	// v2 will be v1's child, not the demo's: the cleanup finds it here.
 	d.drv.WatchSuccessors(old.Process, d.pidFile())
 	d.waitLog(old, lesson.Evidence{Text: " serving on ", N: 1})
@@ -142,7 +144,7 @@ func (d *demo) runUpgrade(step lesson.Step) {
 	d.note("a running binary fails (text file busy), so copy it beside and mv it over.")
 	d.note("mv swaps the name; v1 keeps running its own file, which no name points to")
 	for _, c := range proc.InstallCommands(program+"-v2", program) {
-		d.run(d.bin, c...)
+		d.run(d.work, c...)
 	}
 	d.note("SIGHUP: v1 starts ./%s, v2 now, and hands it the socket", program)
 	signalled := d.kill(syscall.SIGHUP, old.PID())

@@ -63,8 +63,17 @@ type subcommand struct {
 	// check checks the options further; nil: nothing more to check.
 	check func(*options) error
 	// run runs it and returns the report --json writes and the mismatches.
-	run func(d *proc.Guard, opts *options, dir string) (report any, mismatches []string)
+	run func(d *proc.Guard, opts *options, dirs folders) (report any, mismatches []string)
 }
+
+// folders are where a run's programs are: builds, kept between runs (see
+// proc.CacheDir), and run, this run's own temporary folder, where
+// 04-zero-downtime runs from, since an upgrade moves v2 over it, and its
+// PID file.
+type folders struct{ builds, run string }
+
+// zeroDowntime is the program that an upgrade moves a new version over.
+const zeroDowntime = "04-zero-downtime"
 
 // subcommands, in the order load.sh --help lists them.
 var subcommands = []subcommand{
@@ -187,11 +196,15 @@ func main() {
 	if err != nil {
 		d.Fail(err)
 	}
-	dir, err := d.TempDir("load.")
+	run, err := d.TempDir("load.")
 	if err != nil {
 		d.Fail(err)
 	}
-	rep, mismatches := c.run(d, opts, dir)
+	builds, err := proc.CacheDir("load")
+	if err != nil {
+		d.Fail(err)
+	}
+	rep, mismatches := c.run(d, opts, folders{builds: builds, run: run})
 	if opts.jsonFile != "" && !d.Interrupted() {
 		data, _ := json.MarshalIndent(rep, "", "  ")
 		if err := os.WriteFile(opts.jsonFile, append(data, '\n'), 0o644); err != nil {
@@ -374,11 +387,15 @@ func checkUpgrade(opts *options) error {
 }
 
 // config is one program's load run.
-func config(opts *options, dir, name string) scenario.LoadConfig {
+func config(opts *options, dirs folders, name string) scenario.LoadConfig {
+	binary := filepath.Join(dirs.builds, name)
+	if name == zeroDowntime {
+		binary = filepath.Join(dirs.run, name) // see install04
+	}
 	return scenario.LoadConfig{
 		Program:  name,
-		Binary:   filepath.Join(dir, name),
-		Hey:      filepath.Join(dir, "hey"),
+		Binary:   binary,
+		Hey:      filepath.Join(dirs.builds, "hey"),
 		Port:     opts.port,
 		Delay:    opts.delay,
 		Clients:  opts.clients,
@@ -411,7 +428,7 @@ func build(d *proc.Guard, dir string, versions bool, programs ...string) {
 			return nil
 		},
 	}
-	const zd = "04-zero-downtime"
+	const zd = zeroDowntime
 	var tagged []string // the versions of 04 to build
 	if versions {
 		tagged = []string{"v1", "v2"}
@@ -438,14 +455,14 @@ func build(d *proc.Guard, dir string, versions bool, programs ...string) {
 }
 
 // runStop is load.sh stop: each program under load, SIGTERM mid-run.
-func runStop(d *proc.Guard, opts *options, dir string) (any, []string) {
+func runStop(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	out := d.Stdout()
-	build(d, dir, false, opts.programs...)
+	build(d, dirs.builds, false, opts.programs...)
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; SIGTERM in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range opts.programs {
 		fmt.Fprintf(out, "running %s ...\n", name)
-		r, err := scenario.RunLoad(d, config(opts, dir, name))
+		r, err := scenario.RunLoad(d, config(opts, dirs, name))
 		if err != nil {
 			d.Fail(err)
 		}
@@ -465,20 +482,20 @@ func runStop(d *proc.Guard, opts *options, dir string) (any, []string) {
 }
 
 // runUpgrade is load.sh upgrade: a restart of 02 against 04's hand-over.
-func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
+func runUpgrade(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	out := d.Stdout()
-	const zd = "04-zero-downtime"
-	build(d, dir, true, "02-graceful")
+	const zd = zeroDowntime
+	build(d, dirs.builds, true, "02-graceful")
 
 	fmt.Fprintf(out, "GET / answers in %s; hey -c %d -z %s; a new version in the middle of the run.\n", opts.delay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
-	restart, err := scenario.RunRestart(d, config(opts, dir, "02-graceful"))
+	restart, err := scenario.RunRestart(d, config(opts, dirs, "02-graceful"))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
-	install04(d, dir)
-	upgrade, err := scenario.RunUpgrade(d, config(opts, dir, zd), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	install04(d, dirs)
+	upgrade, err := scenario.RunUpgrade(d, config(opts, dirs, zd), filepath.Join(dirs.builds, zd+"-v2"), filepath.Join(dirs.run, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
@@ -487,7 +504,7 @@ func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
 	results := []scenario.LoadResult{restart, upgrade}
 	report.WriteTable(out, scenario.LoadTable(results, scenario.UpgradeRows, 16, 16))
 	mismatches := scenario.UpgradeMismatches(restart, upgrade)
-	neverResend, more := runNeverResendUpgrade(d, opts, dir)
+	neverResend, more := runNeverResendUpgrade(d, opts, dirs)
 	results, mismatches = append(results, neverResend...), append(mismatches, more...)
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "refused:          connection refused, nothing was listening (the client may retry)")
@@ -499,11 +516,11 @@ func runUpgrade(d *proc.Guard, opts *options, dir string) (any, []string) {
 	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}, mismatches
 }
 
-// install04 puts v1 at 04-zero-downtime's path, where an earlier run may
-// have left v2.
-func install04(d *proc.Guard, dir string) {
-	const zd = "04-zero-downtime"
-	if err := proc.Install(filepath.Join(dir, zd+"-v1"), filepath.Join(dir, zd)); err != nil {
+// install04 puts v1 at 04-zero-downtime's path in the run's folder, where
+// an earlier upgrade of this run may have left v2.
+func install04(d *proc.Guard, dirs folders) {
+	const zd = zeroDowntime
+	if err := proc.Install(filepath.Join(dirs.builds, zd+"-v1"), filepath.Join(dirs.run, zd)); err != nil {
 		d.Fail(err)
 	}
 }

@@ -17,8 +17,8 @@ const fastDelay = "1ms"
 
 // neverResend is config for client.NeverResend's clients of the given kind, GET /
 // answering in fastDelay.
-func neverResend(opts *options, dir, name string, kind client.Connections) scenario.LoadConfig {
-	cfg := config(opts, dir, name)
+func neverResend(opts *options, dirs folders, name string, kind client.Connections) scenario.LoadConfig {
+	cfg := config(opts, dirs, name)
 	cfg.Delay, cfg.NeverResend = fastDelay, kind
 	return cfg
 }
@@ -26,18 +26,18 @@ func neverResend(opts *options, dir, name string, kind client.Connections) scena
 // runNeverResendUpgrade is the second half of load.sh upgrade: the restart of
 // 02 against 04's hand-over again, with keep-alive clients that never
 // resend. It prints its table and returns its results and mismatches.
-func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario.LoadResult, []string) {
+func runNeverResendUpgrade(d *proc.Guard, opts *options, dirs folders) ([]scenario.LoadResult, []string) {
 	out := d.Stdout()
-	const zd = "04-zero-downtime"
+	const zd = zeroDowntime
 	fmt.Fprintf(out, "\nGET / answers in %s; %d keep-alive clients that never resend, -z %s; a new version in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	fmt.Fprintln(out, "running 02-graceful: SIGTERM, wait for its exit, start a new one ...")
-	restart, err := scenario.RunRestart(d, neverResend(opts, dir, "02-graceful", client.KeepAlive))
+	restart, err := scenario.RunRestart(d, neverResend(opts, dirs, "02-graceful", client.KeepAlive))
 	if err != nil {
 		d.Fail(err)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
-	install04(d, dir)
-	upgrade, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.KeepAlive), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	install04(d, dirs)
+	upgrade, err := scenario.RunUpgrade(d, neverResend(opts, dirs, zd, client.KeepAlive), filepath.Join(dirs.builds, zd+"-v2"), filepath.Join(dirs.run, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}
@@ -50,26 +50,26 @@ func runNeverResendUpgrade(d *proc.Guard, opts *options, dir string) ([]scenario
 // runArrival is load.sh arrival: clients that never resend, each
 // request on a fresh connection, keep arriving while 02, 03 and 04 stop
 // (SIGTERM), then while 04 hands over (SIGHUP).
-func runArrival(d *proc.Guard, opts *options, dir string) (any, []string) {
+func runArrival(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	out := d.Stdout()
-	const zd = "04-zero-downtime"
-	build(d, dir, true, "02-graceful", "03-workers")
+	const zd = zeroDowntime
+	build(d, dirs.builds, true, "02-graceful", "03-workers")
 	fmt.Fprintf(out, "GET / answers in %s; %d clients that never resend, a fresh connection per request, -z %s; a signal in the middle of the run.\n", fastDelay, opts.clients, opts.duration)
 	var results []scenario.LoadResult
 	for _, name := range []string{"02-graceful", "03-workers", zd} {
 		fmt.Fprintf(out, "running %s: SIGTERM ...\n", name)
 		if name == zd {
-			install04(d, dir)
+			install04(d, dirs)
 		}
-		r, err := scenario.RunLoad(d, neverResend(opts, dir, name, client.Fresh))
+		r, err := scenario.RunLoad(d, neverResend(opts, dirs, name, client.Fresh))
 		if err != nil {
 			d.Fail(err)
 		}
 		results = append(results, r)
 	}
 	fmt.Fprintf(out, "running %s: v2 moved over its binary, SIGHUP ...\n", zd)
-	install04(d, dir)
-	r, err := scenario.RunUpgrade(d, neverResend(opts, dir, zd, client.Fresh), filepath.Join(dir, zd+"-v2"), filepath.Join(dir, zd+".pid"))
+	install04(d, dirs)
+	r, err := scenario.RunUpgrade(d, neverResend(opts, dirs, zd, client.Fresh), filepath.Join(dirs.builds, zd+"-v2"), filepath.Join(dirs.run, zd+".pid"))
 	if err != nil {
 		d.Fail(err)
 	}

@@ -33,12 +33,12 @@ var rollingRuns = []struct {
 // resend (client.NeverResend); it prints the table and returns the report
 // and its mismatches (scenario.RollingMismatches, TestRollingRestart's
 // too).
-func runRolling(d *proc.Guard, opts *options, dir string) (any, []string) {
+func runRolling(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	out := d.Stdout()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		d.Fail(errors.New(haproxy.HAProxyMissing))
 	}
-	build(d, dir, false, "02-graceful", "05-load-balancer")
+	build(d, dirs.builds, false, "02-graceful", "05-load-balancer")
 	listen := fmt.Sprintf("127.0.0.1:%d", opts.port)
 	var instances []string
 	for i := 1; i <= 3; i++ {
@@ -67,9 +67,9 @@ func runRolling(d *proc.Guard, opts *options, dir string) (any, []string) {
 			args = append(args, "-drain-delay", drainDelay)
 		}
 		r, err := scenario.RunRolling(d.Start, scenario.RollingConfig{
-			Program: run.program, Binary: filepath.Join(dir, run.program), Args: args,
+			Program: run.program, Binary: filepath.Join(dirs.builds, run.program), Args: args,
 			HealthCheck: run.healthCheck, Retries: run.retries, Listen: listen, Instances: instances,
-			Hey: filepath.Join(dir, "hey"), Clients: opts.clients, Dir: haproxyDir, Limit: 30 * time.Second,
+			Hey: filepath.Join(dirs.builds, "hey"), Clients: opts.clients, Dir: haproxyDir, Limit: 30 * time.Second,
 		})
 		if err != nil {
 			d.Fail(err)
