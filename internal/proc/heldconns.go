@@ -23,7 +23,7 @@ func HoldsConnection(pid, serverPort int, client net.Addr) (bool, error) {
 	local, remote := fmt.Sprintf(":%04X", serverPort), fmt.Sprintf(":%04X", tcp.Port)
 	read := 0
 	var inodes []string
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, file := range tcpTables(tcp.IP) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			continue // no IPv6, say

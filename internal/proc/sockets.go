@@ -12,7 +12,7 @@ import (
 )
 
 // Listening reports whether the kernel lists a TCP socket listening on
-// addr's port, reading /proc/net/tcp (see listeningInodes). Unlike a
+// addr's port (see listeningInodes). Unlike a
 // probe connection, looking leaves the server nothing to notice: a
 // benchmark of an idle server's Shutdown must not give it a connection
 // to wait for.
@@ -22,14 +22,12 @@ func Listening(addr string) (bool, error) {
 }
 
 // listeningInodes are the inodes of the TCP sockets listening on addr's
-// port, on any address of addr's family: /proc/net/tcp lists IPv4's,
-// /proc/net/tcp6 IPv6's (both for a host that is not an IP address). Each
-// file costs the kernel a walk of its whole table of connections, which
-// is shared by both families, so only the one needed is read. The kernel lists the listening sockets first (its listening table, then
-// the established one, TIME_WAIT included), and makes each part of the
-// file as it is read: stopping at the first line that is not listening
-// skips the thousands of closed connections a load test leaves behind,
-// which cost this suite 11 s of CPU a run when read whole.
+// port, on any address of addr's family (see tcpTables). The kernel lists
+// the listening sockets first (its listening table, then the established
+// one, TIME_WAIT included), and makes each part of the file as it is
+// read: stopping at the first line that is not listening skips the
+// thousands of closed connections a load test leaves behind. Read whole,
+// both files, this cost the suite 11 s of CPU a run.
 func listeningInodes(addr string) ([]string, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -39,12 +37,7 @@ func listeningInodes(addr string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no port in %q", addr)
 	}
-	files := []string{"/proc/net/tcp", "/proc/net/tcp6"}
-	if ip := net.ParseIP(host); ip.To4() != nil {
-		files = files[:1]
-	} else if ip != nil {
-		files = files[1:]
-	}
+	files := tcpTables(net.ParseIP(host))
 	want := fmt.Sprintf(":%04X", port)
 	read := 0
 	var inodes []string
@@ -77,6 +70,20 @@ func listeningInodes(addr string) ([]string, error) {
 		return nil, errors.New("cannot read /proc/net/tcp")
 	}
 	return inodes, nil
+}
+
+// tcpTables are the files where the kernel lists the TCP sockets of ip's
+// family: /proc/net/tcp for IPv4, /proc/net/tcp6 for IPv6, both when ip
+// is nil. Each file costs the kernel a walk of its whole table of
+// connections, which both families share: read only the one needed.
+func tcpTables(ip net.IP) []string {
+	switch {
+	case ip.To4() != nil:
+		return []string{"/proc/net/tcp"}
+	case ip != nil:
+		return []string{"/proc/net/tcp6"}
+	}
+	return []string{"/proc/net/tcp", "/proc/net/tcp6"}
 }
 
 // ListensOn reports whether the process pid holds the socket listening
