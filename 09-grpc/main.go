@@ -71,7 +71,17 @@ func main() {
 }
 
 func run(addr string, delay, drainDelay, timeout, tick time.Duration) error {
-	// Listen first: a busy port ends the program here, with one line.
+	// The post makes a channel and calls signal.Notify; NotifyContext does
+	// the same job and hands back a context that is done at the first
+	// SIGINT (Ctrl+C, kill -2) or SIGTERM (kill, docker stop, Kubernetes).
+	// It comes first, before the port opens: from then on a client or a
+	// probe sees the server up, and a signal that beat it would kill the
+	// process (TestGRPCIdleConnection saw it under load).
+	// SIGKILL (kill -9) cannot be caught by any program.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	// Then listen: a busy port ends the program here, with one line.
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -95,14 +105,6 @@ func run(addr string, delay, drainDelay, timeout, tick time.Duration) error {
 	// Reflection lets clients such as grpcurl list and call the services
 	// without lab.proto.
 	reflection.Register(srv)
-
-	// The post makes a channel and calls signal.Notify; NotifyContext does
-	// the same job and hands back a context that is done at the first
-	// SIGINT (Ctrl+C, kill -2) or SIGTERM (kill, docker stop, Kubernetes).
-	// It comes before serving: a signal that beat it would kill the process.
-	// SIGKILL (kill -9) cannot be caught by any program.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 
 	// Serve in the background so that run can wait for a signal.
 	serveErr := make(chan error, 1)

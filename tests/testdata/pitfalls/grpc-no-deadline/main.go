@@ -30,6 +30,8 @@ func main() {
 	tick := flag.Duration("tick", time.Second, "how often Ticks sends a number")
 	flag.Parse()
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatalf("listen: %v", err)
@@ -39,8 +41,6 @@ func main() {
 	healthpb.RegisterHealthServer(srv, healthServer)
 	srv.RegisterService(labService(*delay, *tick), nil)
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		if err := srv.Serve(lis); err != nil {
 			log.Fatalf("serve: %v", err)
