@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +79,17 @@ func runSuite(m *testing.M) int {
 			parallel = "8"
 		}
 		_ = flag.Set("test.parallel", parallel)
+	}
+
+	// Started in the background by a shell (`go test ./tests &` in a
+	// script), this process inherits SIGINT ignored, and so would every
+	// program it starts: 01-basic would shrug off the tests' SIGINT, and
+	// a graceful server, its handler gone once the stop began, its second
+	// Ctrl+C (TestSecondSignalForcesExit waited 30 s). Caught here, and
+	// dropped as before, SIGINT is back at its default action in each
+	// program started from now on, as a terminal gives it.
+	if signal.Ignored(syscall.SIGINT) {
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	}
 
 	// Orphans of the servers (an upgraded 04-zero-downtime's successor, the
