@@ -81,9 +81,10 @@ func runSuite(m *testing.M) int {
 		_ = flag.Set("test.parallel", parallel)
 	}
 
-	// Started in the background by a shell (`go test ./tests &` in a
-	// script), this process inherits SIGINT ignored, and so would every
-	// program it starts: 01-basic would shrug off the tests' SIGINT, and
+	// Run directly in the background by a shell (`go test -c`, then
+	// `./tests.test &` in a script; go test itself catches SIGINT, which
+	// resets it for its children), this process inherits SIGINT ignored,
+	// and so would every program it starts: 01-basic would shrug off the tests' SIGINT, and
 	// a graceful server, its handler gone once the stop began, its second
 	// Ctrl+C (TestSecondSignalForcesExit waited 30 s). Caught here, and
 	// dropped as before, SIGINT is back at its default action in each
