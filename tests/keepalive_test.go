@@ -33,11 +33,14 @@ const idleGrace = time.Second
 // lost request went out 1.3 s after the previous one on its connection,
 // microseconds after its client read that one's answer, which had waited
 // for it all along. The old process cannot tell such a client from an
-// idle one. So a request may fail only
-// that way: "unexpected EOF" (closed before it came), on a kept connection,
-// sent more than idleGrace after the previous request on it; and at most
-// once per client and upgrade (its next connection goes to the new
-// process).
+// idle one. So a request may fail only that way: "unexpected EOF" (closed
+// before it came), on a kept connection, sent more than idleGrace after
+// the previous request on it; and at most once per client and upgrade
+// (its next connection goes to the new process). The other way round, no
+// request may be lost when the old process itself starves: stopping it
+// for 1.3 s lost requests sent milliseconds after the previous one (3
+// runs of 10) while keepalive.go closed connections whose request had
+// come in but was not parsed yet.
 func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the load runs")
