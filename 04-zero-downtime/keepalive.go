@@ -7,6 +7,14 @@
 // is often on the wire already. A client that does not resend (wrk, or Go's
 // client sending a POST) sees those requests fail. So finishAccepted lets
 // the connections go one by one, each when it is safe.
+//
+// "Idle" must mean that nothing came in. net/http calls a connection
+// active only once it has read a whole request header, and a process
+// that was not given the CPU for a second (a busy machine) wakes up to
+// find its connections "idle" for that long, requests waiting in the
+// kernel or half read. So the connections net/http gets are watched
+// ones (watchedConn): closeIdle lets one go only if it has read nothing
+// since its last answer, and nothing waits in the kernel's buffer.
 
 package main
 
@@ -16,6 +24,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +39,7 @@ const idleGrace = time.Second
 
 // connections are a server's open connections (its ConnState hook keeps
 // them), and since when each has been idle between two requests.
+// Every connection comes from listener (see watchedConn).
 type connections struct {
 	// draining is set by finishAccepted: from then on every answer says
 	// "Connection: close" (closeWhenDraining).
@@ -38,8 +48,63 @@ type connections struct {
 	// fit in it, or the old process would exit 1 for one idle client.
 	grace time.Duration
 
-	mu        sync.Mutex
-	idleSince map[net.Conn]time.Time // zero: not idle
+	mu   sync.Mutex
+	idle map[*watchedConn]idleness // since: zero when not idle
+}
+
+// idleness is since when a connection has been idle, and how many reads
+// had brought it bytes by then.
+type idleness struct {
+	since time.Time
+	reads int64
+}
+
+// watchedConn is a connection that counts the reads that brought bytes.
+type watchedConn struct {
+	net.Conn
+	reads atomic.Int64
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.reads.Add(1)
+	}
+	return n, err
+}
+
+// waiting says whether bytes wait in the kernel's buffer for c: a peek,
+// which leaves them there for net/http.
+func (c *watchedConn) waiting() bool {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) {
+		n, _, _ = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n > 0
+}
+
+// watchedListener hands net/http watched connections.
+type watchedListener struct{ net.Listener }
+
+func (l watchedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &watchedConn{Conn: c}, nil
+}
+
+// listener is ln, handing out connections cs can watch: serve on it.
+func (cs *connections) listener(ln net.Listener) net.Listener {
+	return watchedListener{ln}
 }
 
 // watchConnections hooks srv, before it serves, so that finishAccepted can
@@ -48,7 +113,7 @@ type connections struct {
 // sends nothing half the timeout: it would otherwise hold up finishAccepted
 // until the budget runs out.
 func watchConnections(srv *http.Server, timeout time.Duration) *connections {
-	conns := &connections{grace: min(idleGrace, timeout/4), idleSince: make(map[net.Conn]time.Time)}
+	conns := &connections{grace: min(idleGrace, timeout/4), idle: make(map[*watchedConn]idleness)}
 	handler := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.ServeHTTP(closeWhenDraining{w, &conns.draining}, r)
@@ -72,9 +137,10 @@ func (cs *connections) finishAccepted(ctx context.Context, ln net.Listener, serv
 	<-serveErr
 	// 3. A connection that stays idle gets no answer to carry the header:
 	// close it once it has been idle for the grace, when its client is
-	// most likely not sending. A new connection that never sends a
-	// request is closed by ReadHeaderTimeout. Look often: a busy
-	// connection closes within a request's time.
+	// most likely not sending, unless a request came in after all. A new
+	// connection that never sends a request is closed by
+	// ReadHeaderTimeout. Look often: a busy connection closes within a
+	// request's time.
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for cs.closeIdle() > 0 {
@@ -105,28 +171,31 @@ func (w closeWhenDraining) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (cs *connections) track(c net.Conn, state http.ConnState) {
+func (cs *connections) track(conn net.Conn, state http.ConnState) {
+	c := conn.(*watchedConn) // from cs.listener
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	switch state {
 	case http.StateIdle:
-		cs.idleSince[c] = time.Now()
+		cs.idle[c] = idleness{since: time.Now(), reads: c.reads.Load()}
 	case http.StateClosed, http.StateHijacked:
-		delete(cs.idleSince, c)
+		delete(cs.idle, c)
 	default: // new, active: reading or answering a request
-		cs.idleSince[c] = time.Time{}
+		cs.idle[c] = idleness{}
 	}
 }
 
-// closeIdle closes the connections idle for longer than the grace, and says
-// how many are still open. A closed one leaves once net/http sees it closed.
+// closeIdle closes the connections idle for longer than the grace, with
+// nothing come in since, and says how many are still open. A closed one
+// leaves once net/http sees it closed; one a request came in on turns
+// active once net/http has read the header.
 func (cs *connections) closeIdle() int {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	for c, since := range cs.idleSince {
-		if !since.IsZero() && time.Since(since) > cs.grace {
+	for c, idle := range cs.idle {
+		if !idle.since.IsZero() && time.Since(idle.since) > cs.grace && !c.waiting() && c.reads.Load() == idle.reads {
 			c.Close()
 		}
 	}
-	return len(cs.idleSince)
+	return len(cs.idle)
 }

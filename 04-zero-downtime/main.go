@@ -110,10 +110,11 @@ func run(addr string, delay, timeout time.Duration, pidFile string) error {
 
 	// Serve in the background so that run can wait for a signal. The post
 	// calls log.Fatal inside this goroutine; sending the error back instead
-	// ends the program through the same return path.
+	// ends the program through the same return path. conns.listener(ln)
+	// is the same socket, with connections conns can watch.
 	serveErr := make(chan error, 1)
 	go func() {
-		serveErr <- srv.Serve(ln)
+		serveErr <- srv.Serve(conns.listener(ln))
 	}()
 
 	// Ready writes the PID file and, in an upgraded process, tells the

@@ -11,23 +11,46 @@ import (
 	"github.com/graceful-shutdown-lab/lab/internal/proc"
 )
 
+// idleGrace is 04-zero-downtime's (keepalive.go) with a -timeout of 4 s or
+// more: how long a kept connection must sit idle before the draining
+// process closes it.
+const idleGrace = time.Second
+
 // 40 keep-alive clients that never resend a request (client.NeverResend: GET and
 // POST in turn, back to back) against 04-zero-downtime with a 1 ms
 // handler, through three upgrades in a row (v2, the old build again, v2):
-// not one request fails, and both builds answer. Under such load a
-// connection sits idle for microseconds between an answer and the next
-// request; closing it then (what SetKeepAlivesEnabled(false) does) loses
-// the request already on its way, and no client here hides that by
-// sending it again.
+// both builds answer, and no request fails that keepalive.go promises to
+// keep. Under such load a connection sits idle for microseconds between
+// an answer and the next request; closing it then (what
+// SetKeepAlivesEnabled(false) does) loses the request already on its way,
+// and no client here hides that by sending it again.
+//
+// What keepalive.go does not promise: a connection idle for longer than
+// idleGrace is closed, and a request its client sends just then is lost.
+// These clients pause that long only when their process starves (seen
+// with the load average at 40: 7 of 5,735 requests, "unexpected EOF").
+// Stopping the test's process for 1.3 s with SIGSTOP does the same: each
+// lost request went out 1.3 s after the previous one on its connection,
+// microseconds after its client read that one's answer, which had waited
+// for it all along. The old process cannot tell such a client from an
+// idle one. So a request may fail only that way: "unexpected EOF" (closed
+// before it came), on a kept connection, sent more than idleGrace after
+// the previous request on it; and at most once per client and upgrade
+// (its next connection goes to the new process). The other way round, no
+// request may be lost when the old process itself starves: stopping it
+// for 1.3 s lost requests sent milliseconds after the previous one (3
+// runs of 10) while keepalive.go closed connections whose request had
+// come in but was not parsed yet.
 func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skips the load runs")
 	}
 	t.Parallel()
 	u := startUpgradable(t, "-delay", "1ms")
+	const clients = 40
 	load := client.StartNeverResend(client.NeverResendOptions{
 		Addr:    u.addr,
-		Clients: 40,
+		Clients: clients,
 		Methods: []string{"GET", "POST"},
 		Until:   time.Now().Add(loadLimit),
 	})
@@ -70,8 +93,14 @@ func TestZeroDowntimeKeepAliveNeverResend(t *testing.T) {
 	got := load.Stop()
 
 	t.Logf("%d requests through %d upgrades: answers %v, failures %v", got.Requests, len(builds), got.Answers, got.Failures)
-	if got.Failed() > 0 {
-		t.Errorf("want no failed request, got %v of %d, first ones:\n%s", got.Failures, got.Requests, strings.Join(got.Examples, "\n"))
+	if n := got.Failed(); n > 0 {
+		examples := strings.Join(got.Examples, "\n")
+		if got.Failures["unexpected EOF"] != n || got.KeptFailed != n || got.KeptPause <= idleGrace || n > clients*len(builds) {
+			t.Errorf("want no failed request but \"unexpected EOF\" on a kept connection more than %s after its previous request (%d at most), got %v of %d (%d on kept connections, the shortest pause %s), first ones:\n%s",
+				idleGrace, clients*len(builds), got.Failures, got.Requests, got.KeptFailed, got.KeptPause, examples)
+		} else {
+			t.Logf("%d requests lost to clients that paused %s or more (their process starved), as keepalive.go allows:\n%s", n, got.KeptPause, examples)
+		}
 	}
 	if got.Answered(200, oldVersion) == 0 || got.Answered(200, newVersion) == 0 || got.Answered(404, "") == 0 {
 		t.Errorf("want 200s from %s and %s, and 404s (POST /), got %v", oldVersion, newVersion, got.Answers)

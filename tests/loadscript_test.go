@@ -35,11 +35,11 @@ func TestLoadScript(t *testing.T) {
 		// -z 4s rather than --fast's 2s: room for a slow restart on a busy machine.
 		{"stop", []string{"stop", "--fast", "-z", "4s"}, map[string]map[string]func(scenario.LoadResult) bool{
 			"01-basic, hey, SIGTERM":    {"cut > 0": cutSome, "killed by SIGTERM": exitedWith("SIGTERM")},
-			"02-graceful, hey, SIGTERM": {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
-			"03-workers, hey, SIGTERM":  {"cut == 0": cutNone, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
+			"02-graceful, hey, SIGTERM": {cutNoneInHandler: cutOnlyAfterLateSignal, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
+			"03-workers, hey, SIGTERM":  {cutNoneInHandler: cutOnlyAfterLateSignal, "exit 0": exitedWith("exit 0"), "served > 0": servedSome},
 		}},
 		{"upgrade", []string{"upgrade", "--fast", "-z", "4s"}, map[string]map[string]func(scenario.LoadResult) bool{
-			"02-graceful, hey, SIGTERM":     {"refused > 0": refusedSome, "cut == 0": cutNone, "exit 0": exitedWith("exit 0")},
+			"02-graceful, hey, SIGTERM":     {"refused > 0": refusedSome, cutNoneInHandler: cutOnlyAfterLateSignal, "exit 0": exitedWith("exit 0")},
 			"04-zero-downtime, hey, SIGHUP": handOver,
 			"02-graceful, never resend, keep-alive, SIGTERM": {
 				"exit 0": exitedWith("exit 0"), "served > 0": servedSome,
@@ -159,6 +159,21 @@ func cutSome(r scenario.LoadResult) bool     { return r.Cut > 0 }
 func cutNone(r scenario.LoadResult) bool     { return r.Cut == 0 }
 func refusedSome(r scenario.LoadResult) bool { return r.Refused > 0 }
 func servedSome(r scenario.LoadResult) bool  { return r.Served > 0 }
+
+// cutNoneInHandler is what a graceful program shows under hey: it cuts
+// none of the requests SIGTERM finds in the handler, so none at all when
+// the signal finds them there, as it nearly always does. On a starved
+// machine the signal may come late: answers went out first, on keep-alive
+// connections, and the clients' next requests met Shutdown closing them
+// (seen: 2 cut, 02-graceful's restart, load average 40). Then it cuts at
+// most one request per such answer (scenario.LoadResult's
+// AnsweredBeforeShutdown), and none that reached the handler: it answers
+// every request it started.
+const cutNoneInHandler = "cut == 0, or <= the answers sent between SIGTERM and Shutdown, with every started request answered"
+
+func cutOnlyAfterLateSignal(r scenario.LoadResult) bool {
+	return r.Cut == 0 || r.Cut <= r.AnsweredBeforeShutdown && r.Served == r.Started
+}
 
 func exitedWith(text string) func(scenario.LoadResult) bool {
 	return func(r scenario.LoadResult) bool { return r.Exit == text }

@@ -76,6 +76,13 @@ type Counts struct {
 	Answers  map[Answer]int
 	Failures map[string]int
 	Examples []string // the first failures: when, the method, the error
+	// KeptFailed counts the failed requests sent on a kept connection (one
+	// that had answered before), and KeptPause is the shortest time any of
+	// them was sent after the previous request on its connection: the
+	// server can have seen that connection idle for less, never for longer.
+	// A client's own pauses are microseconds, unless its process starves.
+	KeptFailed int
+	KeptPause  time.Duration
 }
 
 // Answered counts the answers with status from version ("" for any).
@@ -121,6 +128,7 @@ func StartNeverResend(opts NeverResendOptions) *NeverResend {
 func (l *NeverResend) client() {
 	var conn net.Conn
 	var reader *bufio.Reader
+	var lastSent time.Time // the previous request on conn; zero: none yet
 	hangUp := func() {
 		if conn != nil {
 			conn.Close()
@@ -138,14 +146,17 @@ func (l *NeverResend) client() {
 		if conn == nil {
 			c, err := net.DialTimeout("tcp", l.opts.Addr, NeverResendTimeout)
 			if err != nil {
-				l.record(method, nil, err)
+				l.record(method, nil, err, false, 0)
 				l.pause()
 				continue
 			}
-			conn, reader = c, bufio.NewReader(c)
+			conn, reader, lastSent = c, bufio.NewReader(c), time.Time{}
 		}
+		kept, sent := !lastSent.IsZero(), time.Now()
+		pause := sent.Sub(lastSent) // on a kept connection
+		lastSent = sent
 		resp, err := l.roundTrip(conn, reader, method)
-		l.record(method, resp, err)
+		l.record(method, resp, err, kept, pause)
 		if err != nil || l.opts.Connections == Fresh || resp.Close {
 			hangUp()
 		}
@@ -188,15 +199,25 @@ func (l *NeverResend) pause() {
 	}
 }
 
-func (l *NeverResend) record(method string, resp *http.Response, err error) {
+// record counts one request. kept: it was sent on a kept connection, pause
+// after the previous request there.
+func (l *NeverResend) record(method string, resp *http.Response, err error, kept bool, pause time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := &l.counts
 	c.Requests++
 	if err != nil {
 		c.Failures[FailureText(err)]++
+		on := "on a new connection"
+		if kept {
+			on = fmt.Sprintf("on a kept connection, %s after its previous request", pause.Round(time.Microsecond))
+			if c.KeptFailed == 0 || pause < c.KeptPause {
+				c.KeptPause = pause
+			}
+			c.KeptFailed++
+		}
 		if len(c.Examples) < 10 {
-			c.Examples = append(c.Examples, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000000"), method, err))
+			c.Examples = append(c.Examples, fmt.Sprintf("%s %s %s: %v", time.Now().Format("15:04:05.000000"), method, on, err))
 		}
 	} else {
 		c.Answers[Answer{resp.StatusCode, resp.Header.Get("X-Version")}]++

@@ -52,6 +52,19 @@ type LoadResult struct {
 	Exit       string         `json:"exit"`         // how the (old) server ended, see Ending.Text
 	ExitStatus int            `json:"exit_status"`  // see Ending.Status
 	ExitAfter  time.Duration  `json:"exit_after_ns"`
+	// AnsweredBeforeShutdown counts, under hey, the answers the (old)
+	// server sent after SIGTERM went (once every request was in the
+	// handler, see WaitAllInFlight) and before it logged "Shutdown
+	// Server": 0, unless the machine was so busy that the signal went, or
+	// was handled, late. Each such answer kept its connection open, and the
+	// client's next request on it may meet Shutdown closing it: net/http's
+	// keep-alive race cuts at most that many (gracefulMismatches).
+	AnsweredBeforeShutdown int `json:"answered_before_shutdown"`
+	// Started counts, under hey, the requests that reached the handler
+	// ("GET / started"), in the server and, after a restart, in the new
+	// one: a graceful program answers every one (Served), whatever the
+	// keep-alive race cut before they could reach it.
+	Started int `json:"started"`
 
 	// The upgrade scenarios (RunRestart, RunUpgrade) add these.
 	OldServer    string        `json:"old_server,omitempty"` // "PID N", or "v1, PID N" for 04
@@ -95,9 +108,12 @@ type LoadRun struct {
 	NeverResend *client.NeverResend // instead of Hey, when Config.NeverResend is set
 	Began       time.Time           // when hey started
 	Ends        time.Time           // when its -z runs out
-	// Signalled is when SignalInFlight signalled the server.
-	Signalled time.Time
-	Result    LoadResult
+	// Signalled is when SignalInFlight signalled the server, and
+	// answeredAtSignal how many answers it had logged when the signal
+	// was decided on (WaitAllInFlight).
+	Signalled        time.Time
+	answeredAtSignal int
+	Result           LoadResult
 }
 
 // BeginLoad starts the program and hey against it (see client.HeyCommand), or
@@ -203,6 +219,7 @@ func (r *LoadRun) WaitAllInFlight() error {
 		if first < 0 {
 			first = finished
 		} else if finished > first && inFlight >= want && finished == previous {
+			r.answeredAtSignal = finished
 			return nil
 		}
 		previous = -1
@@ -244,9 +261,34 @@ func (r *LoadRun) recordExit(e proc.Ending) {
 
 // WaitExit waits (15 s at most: 02, 03 and 04 may take up to their
 // -timeout, 5 s, to drain) until the signalled server has exited, killing
-// it after that, and records how it ended.
+// it after that, and records how it ended and, under hey, the answers it
+// sent before it began to shut down.
 func (r *LoadRun) WaitExit() {
 	r.recordExit(r.Server.WaitEnding(15 * time.Second))
+	if r.Hey == nil {
+		return
+	}
+	select { // the last of its output
+	case <-r.Server.OutputDone:
+	case <-time.After(2 * time.Second):
+	}
+	r.Result.AnsweredBeforeShutdown = answeredBeforeShutdown(r.Server.Out.All(), r.answeredAtSignal)
+}
+
+// answeredBeforeShutdown counts the answers logged after the first
+// answeredAtSignal ones and before the "Shutdown Server" line (0 when
+// there is none: the program never shut down gracefully).
+func answeredBeforeShutdown(lines []proc.Line, answeredAtSignal int) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l.Text, " Shutdown Server ") {
+			return max(n-answeredAtSignal, 0)
+		}
+		if strings.HasPrefix(l.Text, "[GIN]") {
+			n++
+		}
+	}
+	return 0
 }
 
 // Finish waits for hey to finish and reads its report into Result (or
@@ -328,7 +370,19 @@ func RunLoad(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 	}
 	r.WaitExit()
 	err = r.Finish()
+	r.countStarted(r.Server.Process)
 	return r.Result, err
+}
+
+// countStarted adds, under hey, the requests that reached the handlers of
+// servers (their output complete: each has exited) to Result.Started.
+func (r *LoadRun) countStarted(servers ...*proc.Process) {
+	if r.Hey == nil {
+		return
+	}
+	for _, s := range servers {
+		r.Result.Started += started(s.Out.All())
+	}
 }
 
 // RunRestart puts a new version in place the classic way: under hey's
@@ -365,6 +419,11 @@ func RunRestart(d *proc.Guard, cfg LoadConfig) (LoadResult, error) {
 		return LoadResult{}, err
 	}
 	r.Result.NewExit = next.WaitEnding(15 * time.Second).Text()
+	select { // the last of its output
+	case <-next.OutputDone:
+	case <-time.After(2 * time.Second):
+	}
+	r.countStarted(r.Server.Process, next.Process)
 	return r.Result, nil
 }
 

@@ -477,6 +477,9 @@ func runStop(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	// The two subtleties behind the numbers: see scenario.BeginLoad and scenario.LoadRun.WaitAllInFlight.
 	fmt.Fprintln(out, "body:    1 byte, else Go's client silently resends a GET whose reused keep-alive connection died unanswered")
 	fmt.Fprintln(out, "timing:  SIGTERM once every request is in the handler: net/http can drop one racing Shutdown on an idle connection")
+	for _, note := range scenario.LateSignalNotes(results) {
+		fmt.Fprintln(out, "late:    "+note)
+	}
 	mismatches := scenario.ShutdownMismatches(results)
 	return scenario.LoadReport{Mode: "stop", Results: results, Mismatches: mismatches}, mismatches
 }
@@ -513,6 +516,9 @@ func runUpgrade(d *proc.Guard, opts *options, dirs folders) (any, []string) {
 	fmt.Fprintln(out, "after old exit:   answers the new process gave once the old one had exited")
 	fmt.Fprintln(out, "exit 0 (log):     04's new process is not our child: its log ends with 'Server exiting'")
 	fmt.Fprintln(out, "cut: reset, EOF:  the cut requests of clients that never resend, by what they saw")
+	for _, note := range scenario.LateSignalNotes(results) {
+		fmt.Fprintln(out, "late:             "+note)
+	}
 	return scenario.LoadReport{Mode: "upgrade", Results: results, Mismatches: mismatches}, mismatches
 }
 
