@@ -116,7 +116,8 @@ func assertLesson(t *testing.T, r demoReport, programs ...string) {
 }
 
 // The classroom demo, unattended as in CI, one step per subtest, all at
-// once, each on its own ports (`--step N`; step 1 started in the
+// once in this test's turn (inTurn: step 8 waits for River's rescuer),
+// each on its own ports (`--step N`; step 1 started in the
 // background by a shell): exit 0, every verdict row as the lesson says,
 // one timeline drawn as the lesson tells it, the PASS line, and nothing
 // left running. The demo builds its step's programs
@@ -127,9 +128,10 @@ func TestDemo(t *testing.T) {
 		t.Skip("-short: skips the demo")
 	}
 	t.Parallel()
+	steps := inTurn(t)
+	defer steps.Wait()
 	for _, step := range lesson.Steps {
-		t.Run(step.Program, func(t *testing.T) {
-			t.Parallel()
+		steps.Run(step.Program, func(t *testing.T) {
 			requireCommand(t, step.Needs)
 			shell := ""
 			if step.Program == "01-basic" {

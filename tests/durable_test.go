@@ -160,9 +160,10 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 	for i := range durableLessons {
 		rows = append(rows, &durableLessons[i])
 	}
+	byRow := inTurn(t) // 08-river's row waits for River's rescuer
+	defer byRow.Wait()
 	for _, l := range rows {
-		t.Run(l.name, func(t *testing.T) {
-			t.Parallel()
+		byRow.Run(l.name, func(t *testing.T) {
 			kept := l.store != nil
 			var firstFlags, againFlags []string
 			if kept {
@@ -202,9 +203,10 @@ func TestSIGKILLQueuedJobs(t *testing.T) {
 // -rescue-after), runs a second time, and has its effect once.
 func TestKilledJobRescuedAfterRestart(t *testing.T) {
 	t.Parallel()
+	rows := inTurn(t) // 08-river's row waits for River's rescuer
+	defer rows.Wait()
 	for _, l := range durableLessons {
-		t.Run(l.name, func(t *testing.T) {
-			t.Parallel()
+		rows.Run(l.name, func(t *testing.T) {
 			// 3 s: a renewal may come up to 2 s late on a busy machine
 			// before the killed process rescues its own live job, or the
 			// restarted one loses a job it runs.
@@ -242,9 +244,10 @@ func TestKilledJobRescuedAfterRestart(t *testing.T) {
 // same id, and exactly one job exists.
 func TestAnswerLostRetrySameKey(t *testing.T) {
 	t.Parallel()
+	rows := inTurn(t) // 08-river's row waits for River's rescuer
+	defer rows.Wait()
 	for _, l := range durableLessons {
-		t.Run(l.name, func(t *testing.T) {
-			t.Parallel()
+		rows.Run(l.name, func(t *testing.T) {
 			const key, payload = "order-42", "charge 42 EUR"
 			store := l.store(t)
 			s := startServer(t, l.name, append(l.flags(store, time.Second), "-workers", "1", "-work", "60s")...)
@@ -333,9 +336,10 @@ func TestRunningJobReturnedAtDeadline(t *testing.T) {
 // number, the fencing token, tells the two apart.
 func TestTwoProcessesShareTheQueue(t *testing.T) {
 	t.Parallel()
+	rows := inTurn(t) // 08-river's SIGKILL row waits for River's rescuer
+	defer rows.Wait()
 	for _, l := range durableLessons {
-		t.Run("SIGKILL/"+l.name, func(t *testing.T) {
-			t.Parallel()
+		rows.Run("SIGKILL/"+l.name, func(t *testing.T) {
 			// 3 s leases: a renewal may come up to 2 s late on a busy
 			// machine before a live worker loses its job to a rescue.
 			store := l.store(t)
@@ -367,8 +371,9 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 			b.assertExitedWith(t, b.waitExit(t), 0)
 		})
 	}
-	t.Run("SIGSTOP", func(t *testing.T) {
-		t.Parallel()
+	rows.Run("SIGSTOP", func(t *testing.T) {
+		stops := inTurn(t)
+		defer stops.Wait()
 		for _, tc := range []struct {
 			name string
 			// takeover is how long the second attempt takes: short, done
@@ -379,8 +384,7 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 			{"SIGCONT-after-takeover", 100 * time.Millisecond, false},
 			{"SIGCONT-during-takeover", 5 * time.Second, true},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
+			stops.Run(tc.name, func(t *testing.T) {
 				// Long enough that SIGSTOP lands before the first renewal (a
 				// third of it) on a busy machine: at 3 s, one came after 1.08 s.
 				const lease = 6 * time.Second

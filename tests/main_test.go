@@ -189,3 +189,30 @@ func missing(t *testing.T, why any) {
 	}
 	t.Skip(why)
 }
+
+// rowsInTurn runs subtests at once, each in a goroutine of its own, in
+// its test's own turn (testing.T.Run may be called from several
+// goroutines). For rows that mostly wait, for River's rescuer (a sweep
+// every 30 s) or a slow handler: as parallel subtests they would queue
+// behind every other test of the suite, and they then started 20-30 s in
+// and ended last. Call Run as t.Run, with no t.Parallel in the row, and
+// Wait before the test returns.
+type rowsInTurn struct {
+	t  *testing.T
+	wg sync.WaitGroup
+}
+
+// inTurn starts t's rows.
+func inTurn(t *testing.T) *rowsInTurn {
+	return &rowsInTurn{t: t}
+}
+
+// Run starts the row name, at once.
+func (r *rowsInTurn) Run(name string, f func(*testing.T)) {
+	r.wg.Go(func() { r.t.Run(name, f) })
+}
+
+// Wait waits until every row has ended.
+func (r *rowsInTurn) Wait() {
+	r.wg.Wait()
+}

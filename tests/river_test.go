@@ -97,8 +97,9 @@ func rescueLine(ps []*server) (proc.Line, bool) {
 // its lower bound is asserted: never before -rescue-after.
 func TestThreeInstances(t *testing.T) {
 	t.Parallel()
-	t.Run("08-river/SIGKILL", func(t *testing.T) {
-		t.Parallel()
+	rows := inTurn(t) // each waits for River's rescuer, or for jobs to end
+	defer rows.Wait()
+	rows.Run("08-river/SIGKILL", func(t *testing.T) {
 		// Each job's deadline too: 4 s of room for its commit.
 		const rescueAfter = 6 * time.Second
 		db := database(t)
@@ -153,8 +154,7 @@ func TestThreeInstances(t *testing.T) {
 	// attempt finds its context ended: it never commits. River's own
 	// report of it updates a row only while it is "running", and the row
 	// is done: it keeps the one error the rescuer wrote, and one effect.
-	t.Run("08-river/SIGSTOP", func(t *testing.T) {
-		t.Parallel()
+	rows.Run("08-river/SIGSTOP", func(t *testing.T) {
 		const rescueAfter, work = 6 * time.Second, 4 * time.Second
 		db := database(t)
 		a := startRiver(t, db, "-workers", "1", "-work", work.String(), "-rescue-after", rescueAfter.String())
@@ -209,8 +209,7 @@ func TestThreeInstances(t *testing.T) {
 	// instances. The soft stop lets each running job finish: every 202
 	// ends done in its first attempt, each effect once, no job left
 	// running, no rescue, every instance exits 0.
-	t.Run("08-river/rolling-restart", func(t *testing.T) {
-		t.Parallel()
+	rows.Run("08-river/rolling-restart", func(t *testing.T) {
 		db := database(t)
 		flags := []string{"-workers", "2", "-work", "300ms", "-rescue-after", "5s", "-timeout", "20s"}
 		var mu sync.Mutex
@@ -357,8 +356,7 @@ func stopProcess(t *testing.T, p *server) {
 // suite's serves the other tests meanwhile.
 func TestDatabaseRestart(t *testing.T) {
 	t.Parallel()
-	t.Run("08-river", func(t *testing.T) {
-		t.Parallel()
+	t.Run("08-river", func(t *testing.T) { // in this test's turn: see inTurn
 		cluster, err := startCluster()
 		requirePostgres(t, err)
 		t.Cleanup(func() { _ = cluster.Stop() })
