@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -558,14 +559,14 @@ func TestReadOnlyJobsDB(t *testing.T) {
 	bin := filepath.Join(binDir, "07-durable-jobs")
 	var nobody *syscall.SysProcAttr
 	if os.Geteuid() == 0 {
-		data, err := os.ReadFile(bin)
-		if err != nil {
-			t.Fatal(err)
+		// Copied by cp, not written by this process: a child another test
+		// forks meanwhile would inherit our descriptor open for writing,
+		// and exec fails with "text file busy" (seen in a -race soak).
+		copied := filepath.Join(dir, "07-durable-jobs")
+		if out, err := exec.Command("cp", bin, copied).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
 		}
-		bin = filepath.Join(dir, "07-durable-jobs")
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		bin = copied
 		// The folder writable for all, as the user's own folder would be:
 		// SQLite may create its -wal and -shm files beside the database.
 		for d, mode := range map[string]os.FileMode{dir: 0o777, filepath.Dir(dir): 0o755} {

@@ -376,7 +376,7 @@ func freePorts(t *testing.T, n int) []string {
 // script's tests) never get overlapping port runs.
 func TestFreePortsNoOverlap(t *testing.T) {
 	t.Parallel()
-	const callers, n = 40, 40
+	const callers, n = 20, 10
 	runs := make([][]string, callers)
 	var wg sync.WaitGroup
 	for i := range runs {
