@@ -300,16 +300,21 @@ func assertStreamsEndAtSignal(t *testing.T, rows []timelineBar) {
 }
 
 // assertGRPCTimeline checks step 9's timeline, in the order the lesson
-// tells it: the watch turns NOT_SERVING ('~') in the signal's column or the
-// next; the stream ends after the drain, not before, and before the call
-// is answered; the server exits with the answer, not before it (the call's
-// end is when its grpcurl exited, which may come a column after the server
-// did).
+// tells it: the watch turns NOT_SERVING ('~') at the signal; the stream
+// ends after the drain, not before, and before the call is answered; the
+// server exits with the answer, not before it. What a grpcurl saw is drawn
+// when it printed or exited, which on a busy machine comes late: the watch
+// and the call may lag by a tenth of the timeline (seen: the call's grpcurl
+// exited 2 columns of 50 after the server, in a -race soak with both cores
+// busy). A server that stopped at the signal would exit some 30 columns
+// before the answer.
 func assertGRPCTimeline(t *testing.T, rows []timelineBar) {
 	t.Helper()
 	bars := map[string]string{}
+	lag := 1
 	for _, row := range rows {
 		bars[row.Label] = row.Bar
+		lag = max(lag, len(row.Bar)/10)
 	}
 	signal := strings.IndexByte(bars["drain"], '|')
 	notServing := strings.IndexByte(bars["watch"], '~')
@@ -317,9 +322,9 @@ func assertGRPCTimeline(t *testing.T, rows []timelineBar) {
 	streamEnd := strings.LastIndexByte(bars["stream"], 'o')
 	callEnd := strings.LastIndexByte(bars["call"], 'o')
 	serverEnd := strings.LastIndexByte(bars["server"], 'o')
-	if signal < 0 || notServing < signal || notServing > signal+2 || streamEnd < drainEnd || streamEnd >= callEnd || serverEnd < callEnd-1 {
-		t.Errorf("09-grpc timeline: want NOT_SERVING at the signal (column %d), the stream's end after the drain's (%d) and before the call's answer (%d), the exit not before the answer (%d); got NOT_SERVING %d, the stream's end %d: %+v",
-			signal, drainEnd, callEnd, serverEnd, notServing, streamEnd, rows)
+	if signal < 0 || notServing < signal || notServing > signal+lag || streamEnd < drainEnd || streamEnd >= callEnd || serverEnd < callEnd-lag {
+		t.Errorf("09-grpc timeline: want NOT_SERVING at the signal (column %d, %d later at most), the stream's end after the drain's (%d) and before the call's answer (%d), the exit not before the answer (%d later at most); got NOT_SERVING %d, the stream's end %d, the exit %d: %+v",
+			signal, lag, drainEnd, callEnd, lag, notServing, streamEnd, serverEnd, rows)
 	}
 }
 
