@@ -108,10 +108,6 @@ require (
 
 tool (
 	github.com/fullstorydev/grpcurl/cmd/grpcurl
-	github.com/graceful-shutdown-lab/lab/scripts/bench
-	github.com/graceful-shutdown-lab/lab/scripts/demo
-	github.com/graceful-shutdown-lab/lab/scripts/grade
-	github.com/graceful-shutdown-lab/lab/scripts/load
 	github.com/grpc-ecosystem/grpc-health-probe
 	github.com/rakyll/hey
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
