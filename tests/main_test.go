@@ -84,11 +84,11 @@ func runSuite(m *testing.M) int {
 	// Run directly in the background by a shell (`go test -c`, then
 	// `./tests.test &` in a script; go test itself catches SIGINT, which
 	// resets it for its children), this process inherits SIGINT ignored,
-	// and so would every program it starts: 01-basic would shrug off the tests' SIGINT, and
-	// a graceful server, its handler gone once the stop began, its second
-	// Ctrl+C (TestSecondSignalForcesExit waited 30 s). Caught here, and
-	// dropped as before, SIGINT is back at its default action in each
-	// program started from now on, as a terminal gives it.
+	// and so would every program it starts: 01-basic would shrug off the
+	// tests' SIGINT, and a graceful server, its handler gone once the stop
+	// began, its second Ctrl+C (TestSecondSignalForcesExit waited 30 s).
+	// Caught here, and dropped as before, SIGINT is back at its default
+	// action in each program started from now on, as a terminal gives it.
 	if signal.Ignored(syscall.SIGINT) {
 		signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	}
