@@ -443,20 +443,10 @@ func TestTwoProcessesShareTheQueue(t *testing.T) {
 // SQLite's write lock and stalls every other process on the file; the
 // only write this one makes while its job runs is the lease's renewal, a
 // third of the lease after the job started. The test fails unless the
-// process was seen stopped before that. Cleanup sends SIGCONT: registered
-// after startServer's, it runs first, and the process can then print its
-// goroutines and die.
+// process was seen stopped before that (stopProcess).
 func stopBeforeRenewal(t *testing.T, p *server, posted time.Time, lease time.Duration) {
 	t.Helper()
-	p.signal(t, syscall.SIGSTOP)
-	t.Cleanup(func() { _ = p.Signal(syscall.SIGCONT) })
-	deadline := time.Now().Add(logTimeout)
-	for !allThreadsStopped(t, p.PID()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not stopped %s after SIGSTOP", p.name, logTimeout)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
+	stopProcess(t, p)
 	if took := time.Since(posted); took >= lease/3 {
 		t.Fatalf("%s stopped %s after the job was posted, not within a third of its %s lease: it may have stopped while it renewed", p.name, took.Round(time.Millisecond), lease)
 	}
