@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
@@ -63,14 +62,7 @@ func (b *bench) lastAnswer(name string) time.Duration {
 	for range drainClients {
 		go func() { answers <- client.Send(context.Background(), http.MethodGet, s.URL("/")) }()
 	}
-	if err := s.Out.WaitFor("GET / started", drainClients, s.OutputDone, 10*time.Second); err != nil {
-		b.d.Failf("only %d of %d requests reached the handler within 10 s", len(s.Out.Lines("GET / started")), drainClients)
-	}
-	delay, _ := scenario.ParseDuration(drainDelay)
-	time.Sleep(time.Duration(rand.Int64N(int64(delay) * 4 / 10))) // a random moment, not a sync
-	if err := s.Signal(syscall.SIGTERM); err != nil {
-		b.d.Fail(err)
-	}
+	b.signalMidDrain(s)
 	var last time.Time
 	for range drainClients {
 		r := <-answers

@@ -228,6 +228,21 @@ func (b *bench) idle(name string) time.Duration {
 	return end.At.Sub(signalled)
 }
 
+// signalMidDrain waits until drainClients requests are in s's handler,
+// then sends SIGTERM at a random point of the first 40% of their
+// drainDelay, so that the last answer lands at a random point of
+// Shutdown's polling cycle.
+func (b *bench) signalMidDrain(s *proc.Server) {
+	if err := s.Out.WaitFor("GET / started", drainClients, s.OutputDone, 10*time.Second); err != nil {
+		b.d.Failf("only %d of %d requests reached the handler within 10 s", len(s.Out.Lines("GET / started")), drainClients)
+	}
+	delay, _ := scenario.ParseDuration(drainDelay)
+	time.Sleep(time.Duration(rand.Int64N(int64(delay) * 4 / 10))) // a random moment, not a sync
+	if err := s.Signal(syscall.SIGTERM); err != nil {
+		b.d.Fail(err)
+	}
+}
+
 // drain measures the last answer reaching its client -> the server is
 // gone. drainClients clients send one request each (hey -n = -c), so hey
 // exits right after the last answer (within about a millisecond: it
@@ -246,14 +261,7 @@ func (b *bench) drain(name string) time.Duration {
 	if err != nil {
 		b.d.Fail(err)
 	}
-	if err := s.Out.WaitFor("GET / started", drainClients, s.OutputDone, 10*time.Second); err != nil {
-		b.d.Failf("only %d of %d requests reached the handler within 10 s", len(s.Out.Lines("GET / started")), drainClients)
-	}
-	delay, _ := scenario.ParseDuration(drainDelay)
-	time.Sleep(time.Duration(rand.Int64N(int64(delay) * 4 / 10))) // a random moment, not a sync
-	if err := s.Signal(syscall.SIGTERM); err != nil {
-		b.d.Fail(err)
-	}
+	b.signalMidDrain(s)
 	_, err = hey.WaitProcessExit(15 * time.Second)
 	var state *os.ProcessState
 	if err == nil {
