@@ -112,17 +112,25 @@ func TestRenderTimeline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			for _, lang := range languages {
-				for _, colours := range []struct {
-					suffix string
-					c      report.Colours
-				}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
-					var out bytes.Buffer
-					report.RenderTimeline(&out, colours.c, lang.words, tc.timeline)
-					assertGolden(t, "timeline-"+tc.name+lang.suffix+colours.suffix, out.Bytes())
-				}
-			}
+			assertTimelineGoldens(t, "timeline-"+tc.name, tc.timeline)
 		})
+	}
+}
+
+// assertTimelineGoldens compares timeline, rendered in each language, with
+// and without colours, with its golden files: name, then the language's
+// and the colours' suffixes.
+func assertTimelineGoldens(t *testing.T, name string, timeline report.Timeline) {
+	t.Helper()
+	for _, lang := range languages {
+		for _, colours := range []struct {
+			suffix string
+			c      report.Colours
+		}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
+			var out bytes.Buffer
+			report.RenderTimeline(&out, colours.c, lang.words, timeline)
+			assertGolden(t, name+lang.suffix+colours.suffix, out.Bytes())
+		}
 	}
 }
 

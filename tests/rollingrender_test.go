@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/graceful-shutdown-lab/lab/internal/lesson"
@@ -45,14 +44,5 @@ func TestRenderRollingTimeline(t *testing.T) {
 	for _, r := range sampleRestarts {
 		timeline.Rows = append(timeline.Rows, scenario.RestartRow(r, at(0), at(2500)))
 	}
-	for _, lang := range languages {
-		for _, colours := range []struct {
-			suffix string
-			c      report.Colours
-		}{{"", report.NoColours}, {".colour", report.TerminalColours}} {
-			var out bytes.Buffer
-			report.RenderTimeline(&out, colours.c, lang.words, timeline)
-			assertGolden(t, "timeline-rolling"+lang.suffix+colours.suffix, out.Bytes())
-		}
-	}
+	assertTimelineGoldens(t, "timeline-rolling", timeline)
 }
